@@ -1,0 +1,29 @@
+#include "commands.hpp"
+#include "core/model_spec.hpp"
+#include "core/policy.hpp"
+
+#include <iostream>
+
+namespace moesim::cli {
+
+void add_list(CLI::App& app, Action& action)
+{
+  auto* cmd = app.add_subcommand("list", "List the registered placement and grouping policies and supported models");
+  cmd->callback([&action] {
+    action = [] {
+      std::cout << "placement policies:\n";
+      for (const auto& [name, e] : PlacementRegistry::instance().entries())
+        std::cout << "  " << name << "  " << e.description << "\n";
+      std::cout << "grouping policies:\n";
+      for (const auto& [name, e] : GroupingRegistry::instance().entries())
+        std::cout << "  " << name << "  " << e.description << "\n";
+      std::cout << "model types (Hugging Face config.json):\n ";
+      for (const auto& t : supported_model_types())
+        std::cout << " " << t;
+      std::cout << "\n";
+      return 0;
+    };
+  });
+}
+
+} // namespace moesim::cli

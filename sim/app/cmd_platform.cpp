@@ -1,0 +1,102 @@
+#include "commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/errors.hpp"
+#include "core/platform_gen.hpp"
+#include "simgrid/platform_loader.hpp"
+
+#include <fstream>
+#include <iostream>
+
+namespace moesim::cli {
+
+namespace {
+
+struct PlatformOpts {
+  PlatformParams p;
+  std::string topology = "rail";
+  double nvlink_GBps = 450, nic_Gbps = 400, pcie_GBps = 64;
+  double nvlink_latency_us = 0.5, nic_latency_us = 1.0, pcie_latency_us = 0.25, spine_latency_us = 0.5;
+  std::string out;
+  std::string check;
+  bool routes = false;
+};
+
+int check_platform(const std::string& file, bool routes)
+{
+  Simulation sim(file);
+  const Cluster& c = sim.cluster();
+  std::cout << file << ": OK, " << c.num_nodes() << " nodes x " << c.gpus_per_node() << " GPUs ("
+            << c.num_gpus() << " GPUs)\n";
+  const auto& g = c.gpu(0);
+  std::cout << "  GPU 0: " << g.peak_flops_bf16 / 1e12 << " TFLOP/s BF16, " << g.peak_flops_fp8 / 1e12
+            << " TFLOP/s FP8, HBM " << g.hbm_bandwidth_Bps / 1e12 << " TB/s, " << g.hbm_capacity_bytes / 1e9 << " GB\n";
+  if (routes) {
+    for (int d = 1; d < c.num_gpus(); ++d) {
+      std::cout << "  route GPU 0 -> GPU " << d << " (latency " << sim.route_latency_s(0, d) * 1e6 << " us):";
+      for (const auto& l : sim.route_links(0, d))
+        std::cout << " " << l;
+      std::cout << "\n";
+    }
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_platform(CLI::App& app, Action& action)
+{
+  auto o = std::make_shared<PlatformOpts>();
+  auto* cmd = app.add_subcommand("platform", "Generate a SimGrid platform XML for a GPU cluster, or check one (--check)");
+  cmd->add_option("--topology", o->topology, "rail, fat-tree or single-switch")
+      ->check(CLI::IsMember({"rail", "fat-tree", "single-switch"}))
+      ->capture_default_str();
+  cmd->add_option("--nodes", o->p.nodes, "number of nodes")->check(CLI::Range(1, 100000))->capture_default_str();
+  cmd->add_option("--gpus-per-node", o->p.gpus_per_node, "GPUs per node")->check(CLI::Range(1, 64))->capture_default_str();
+  cmd->add_option("--nvlink-GBps", o->nvlink_GBps, "NVLink bandwidth per GPU per direction, GB/s")->capture_default_str();
+  cmd->add_option("--nvlink-latency-us", o->nvlink_latency_us, "GPU <-> NVSwitch latency, us")->capture_default_str();
+  cmd->add_option("--nic-Gbps", o->nic_Gbps, "NIC bandwidth per GPU per direction, Gb/s")->capture_default_str();
+  cmd->add_option("--nic-latency-us", o->nic_latency_us, "NIC <-> leaf switch latency, us")->capture_default_str();
+  cmd->add_option("--pcie-GBps", o->pcie_GBps, "GPU <-> NIC PCIe bandwidth per direction, GB/s")->capture_default_str();
+  cmd->add_option("--pcie-latency-us", o->pcie_latency_us, "GPU <-> NIC latency, us")->capture_default_str();
+  cmd->add_option("--spine-latency-us", o->spine_latency_us, "leaf <-> spine latency, us")->capture_default_str();
+  cmd->add_option("--oversubscription", o->p.oversubscription, "leaf down/up capacity ratio (>= 1)")->capture_default_str();
+  cmd->add_option("--nodes-per-leaf", o->p.nodes_per_leaf, "fat-tree: nodes per leaf switch")->capture_default_str();
+  cmd->add_option("--peak-flops-bf16", o->p.gpu.peak_flops_bf16, "peak dense BF16 FLOP/s per GPU")->capture_default_str();
+  cmd->add_option("--peak-flops-fp8", o->p.gpu.peak_flops_fp8, "peak dense FP8 FLOP/s per GPU (0: none)")->capture_default_str();
+  cmd->add_option("--hbm-Bps", o->p.gpu.hbm_bandwidth_Bps, "HBM bandwidth, bytes/s")->capture_default_str();
+  cmd->add_option("--hbm-bytes", o->p.gpu.hbm_capacity_bytes, "HBM capacity, bytes")->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "output XML file (default: standard output)");
+  cmd->add_option("--check", o->check, "load this platform in SimGrid and check the host properties moesim needs");
+  cmd->add_flag("--routes", o->routes, "with --check: print the route from GPU 0 to every GPU");
+  cmd->callback([&action, o] {
+    action = [o] {
+      if (!o->check.empty())
+        return check_platform(o->check, o->routes);
+      PlatformParams p = o->p;
+      p.topology = parse_topology(o->topology);
+      p.nvlink_Bps = o->nvlink_GBps * 1e9;
+      p.nic_Bps = o->nic_Gbps * 1e9 / 8;
+      p.pcie_Bps = o->pcie_GBps * 1e9;
+      p.nvlink_latency_s = o->nvlink_latency_us * 1e-6;
+      p.nic_latency_s = o->nic_latency_us * 1e-6;
+      p.pcie_latency_s = o->pcie_latency_us * 1e-6;
+      p.spine_latency_s = o->spine_latency_us * 1e-6;
+      const std::string xml = generate_platform_xml(p);
+      if (o->out.empty()) {
+        std::cout << xml;
+        return 0;
+      }
+      AtomicFile f(o->out);
+      {
+        std::ofstream os(f.temp_path());
+        os << xml;
+        if (!os)
+          throw InputError(o->out, "", "cannot write platform file");
+      }
+      f.commit();
+      return 0;
+    };
+  });
+}
+
+} // namespace moesim::cli

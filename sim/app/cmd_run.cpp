@@ -1,0 +1,162 @@
+#include "commands.hpp"
+#include "core/compute_model.hpp"
+#include "core/decode_plan.hpp"
+#include "core/errors.hpp"
+#include "core/model_spec.hpp"
+#include "core/policy.hpp"
+#include "core/recorder.hpp"
+#include "core/run_spec.hpp"
+#include "core/sha256.hpp"
+#include "core/trace.hpp"
+#include "simgrid/platform_loader.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+#include <unistd.h>
+
+namespace moesim::cli {
+
+namespace {
+
+struct RunOpts {
+  RunSpec spec;
+  std::string replay = "auto";
+};
+
+int run(RunOpts& o)
+{
+  RunSpec& spec = o.spec;
+  if (spec.platform_file.empty())
+    spec.platform_file = default_platform_file();
+  if (spec.model_file.empty())
+    spec.model_file = default_model_file();
+  if (spec.trace_file.empty())
+    spec.trace_file = default_trace_file();
+  spec.replay = parse_replay_phase(o.replay);
+  spec.validate();
+  const auto wall0 = std::chrono::steady_clock::now();
+
+  const ModelSpec model = load_model_spec(spec.model_file);
+  const Trace trace = read_trace(spec.trace_file);
+  check_trace_matches_model(trace, spec.trace_file, model);
+  const auto& placement_entry = PlacementRegistry::instance().get(spec.placement, "placement");
+  const auto& grouping_entry = GroupingRegistry::instance().get(spec.grouping, "grouping");
+
+  Simulation sim(spec.platform_file);
+  const Cluster& cluster = sim.cluster();
+
+  std::vector<int32_t> all_requests(trace.requests.size());
+  std::iota(all_requests.begin(), all_requests.end(), 0);
+  const Placement placement = placement_entry.fn(
+      PlacementContext{model, cluster, trace, all_requests, spec.redundant_experts_per_gpu, spec.seed});
+  placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
+  const Grouping grouping =
+      grouping_entry.fn(GroupingContext{cluster, trace, all_requests, spec.batch_per_gpu, spec.seed});
+
+  ComputeModel compute(model, ComputeParams{spec.kernel_overhead_s});
+  BatchScheduler scheduler(trace, grouping, cluster.num_gpus(), spec.batch_per_gpu, spec.replay, spec.seed);
+  DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches);
+
+  const double dbpt = dispatch_bytes_per_token(model.hidden_size, spec.dispatch_dtype);
+  const double cbpt = combine_bytes_per_token(model.hidden_size);
+  RecorderShape shape;
+  shape.steps = spec.steps;
+  shape.gpus = cluster.num_gpus();
+  shape.gpus_per_node = cluster.gpus_per_node();
+  shape.layers = model.num_layers;
+  shape.micro_batches = spec.micro_batches;
+  shape.moe_layers = model.moe_layers;
+  shape.dispatch_bytes_per_token = dbpt;
+  shape.combine_bytes_per_token = cbpt;
+  shape.timeline = !spec.timeline_file.empty();
+  for (int s = 0; s < std::min(spec.matrix_steps, spec.steps); ++s)
+    shape.matrix_steps.push_back(s);
+  const int L = model.num_moe_layers();
+  const int nl = std::min(spec.matrix_layers, L);
+  for (int i = 0; i < nl; ++i)
+    shape.matrix_moe_layers.push_back(nl == 1 ? 0 : i * (L - 1) / (nl - 1));
+  Recorder recorder(shape);
+
+  spdlog::info("simulating {} decode steps of {} on {} ({} nodes x {} GPUs), batch {} per GPU, placement {}, "
+               "grouping {}, replaying {} tokens",
+               spec.steps, model.name, spec.platform_file, cluster.num_nodes(), cluster.gpus_per_node(),
+               spec.batch_per_gpu, spec.placement, spec.grouping,
+               scheduler.replays_decode_only() ? "decode-phase" : "all (the trace has no decode phase)");
+  const bool tty = ::isatty(STDERR_FILENO);
+  auto last = std::chrono::steady_clock::now();
+  sim.run(planner, model, spec.steps, dbpt, cbpt, recorder, [&](int done, double sim_s) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::seconds(2) && done != spec.steps)
+      return;
+    last = now;
+    const double el = std::chrono::duration<double>(now - wall0).count();
+    if (el < 2)
+      return;
+    std::fprintf(stderr, "%sstep %d/%d  simulated %.3f ms  wall %.1f s%s", tty ? "\r" : "", done, spec.steps,
+                 sim_s * 1e3, el, tty ? "   " : "\n");
+    if (tty && done == spec.steps)
+      std::fprintf(stderr, "\n");
+  });
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+
+  const auto summary = recorder.summary();
+  std::cout << model.name << " on " << cluster.num_nodes() << " x " << cluster.gpus_per_node() << " GPUs, "
+            << spec.placement << " placement, " << spec.grouping << " grouping, batch " << spec.batch_per_gpu
+            << "/GPU, dispatch " << spec.dispatch_dtype << (spec.micro_batches > 1 ? ", two-micro-batch overlap" : "")
+            << "\n";
+  std::cout << recorder.format_summary(summary);
+  std::printf("wall time     %.2f s (%.1f ms per simulated step)\n", wall_s, 1e3 * wall_s / spec.steps);
+
+  if (!spec.out_file.empty()) {
+    std::map<std::string, std::string> attrs{
+        {"sha256_platform", sha256_file(spec.platform_file)},
+        {"sha256_model", sha256_file(spec.model_file)},
+        {"sha256_trace", sha256_file(spec.trace_file)},
+        {"replayed_tokens", scheduler.replays_decode_only() ? "decode" : "all"},
+    };
+    recorder.write_hdf5(spec.out_file, spec.to_json(), attrs);
+    std::cout << "results       " << spec.out_file << "\n";
+  }
+  if (!spec.timeline_file.empty()) {
+    recorder.write_timeline(spec.timeline_file);
+    std::cout << "timeline      " << spec.timeline_file << " (open in https://ui.perfetto.dev)\n";
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_run(CLI::App& app, Action& action)
+{
+  auto o = std::make_shared<RunOpts>();
+  RunSpec& s = o->spec;
+  auto* cmd = app.add_subcommand("run", "Simulate MoE decode steps on a platform and report TPOT with a per-layer "
+                                        "breakdown (no arguments: the bundled 2 x 8 H100 + DeepSeek-V2-Lite + ESFT default)");
+  cmd->add_option("--platform", s.platform_file, "SimGrid platform XML (default: platforms/h100-2n.xml)");
+  cmd->add_option("--model", s.model_file, "Hugging Face config.json (default: DeepSeek-V2-Lite)");
+  cmd->add_option("--trace", s.trace_file, "HDF5 routing trace (default: the bundled ESFT traces)");
+  cmd->add_option("--placement", s.placement, "expert placement policy (moesim list)")->capture_default_str();
+  cmd->add_option("--grouping", s.grouping, "micro-batch grouping policy (moesim list)")->capture_default_str();
+  cmd->add_option("--redundant-experts", s.redundant_experts_per_gpu, "redundant expert replicas per GPU")
+      ->capture_default_str();
+  cmd->add_option("--batch-per-gpu", s.batch_per_gpu, "decode requests per GPU")->capture_default_str();
+  cmd->add_option("--steps", s.steps, "decode steps to simulate")->capture_default_str();
+  cmd->add_option("--seed", s.seed, "seed (admission offsets, random policies)")->capture_default_str();
+  cmd->add_option("--dispatch-dtype", s.dispatch_dtype, "fp8 or bf16")->capture_default_str();
+  cmd->add_option("--micro-batches", s.micro_batches, "1, or 2 for two-micro-batch overlap")->capture_default_str();
+  cmd->add_option("--replay", o->replay, "trace tokens to replay: auto (decode if present, else all), decode, all")
+      ->capture_default_str();
+  cmd->add_option("--kernel-overhead-s", s.kernel_overhead_s, "launch overhead per kernel, seconds")->capture_default_str();
+  cmd->add_option("-o,--out", s.out_file, "HDF5 result file");
+  cmd->add_option("--timeline", s.timeline_file, "Chrome trace event JSON of the simulated schedule");
+  cmd->add_option("--matrix-steps", s.matrix_steps, "record GPU x GPU dispatch matrices for the first N steps")
+      ->capture_default_str();
+  cmd->add_option("--matrix-layers", s.matrix_layers, "... for N MoE layers spread over the model")->capture_default_str();
+  cmd->callback([&action, o] { action = [o] { return run(*o); }; });
+}
+
+} // namespace moesim::cli

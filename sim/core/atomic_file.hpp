@@ -1,0 +1,25 @@
+#pragma once
+// Writing a result under a temporary name in the same directory and renaming it into place, so a reader never
+// sees a half-written file under the final name (rename(2) is atomic within a file system).
+#include <string>
+
+namespace moesim {
+
+class AtomicFile {
+public:
+  explicit AtomicFile(std::string final_path);
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  /// Removes the temporary file if commit() was not reached.
+  ~AtomicFile();
+  const std::string& temp_path() const { return temp_path_; }
+  /// fsyncs the temporary file and renames it to the final name.
+  void commit();
+
+private:
+  std::string final_path_;
+  std::string temp_path_;
+  bool committed_ = false;
+};
+
+} // namespace moesim

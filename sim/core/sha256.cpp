@@ -1,0 +1,68 @@
+#include "core/sha256.hpp"
+
+#include "core/errors.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+namespace moesim {
+
+namespace {
+std::string hex(const unsigned char* d, unsigned n)
+{
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (unsigned i = 0; i < n; ++i) {
+    s += digits[d[i] >> 4];
+    s += digits[d[i] & 15];
+  }
+  return s;
+}
+
+std::string sha256_stream(std::istream& in, const std::string& path)
+{
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0)
+      EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad())
+    throw InputError(path, "", "read error while hashing");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned n = 0;
+  EVP_DigestFinal_ex(ctx.get(), md, &n);
+  return hex(md, n);
+}
+} // namespace
+
+std::string sha256_file(const std::string& path)
+{
+  namespace fs = std::filesystem;
+  if (fs::is_directory(path)) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(path))
+      if (e.is_regular_file())
+        files.push_back(fs::relative(e.path(), path).string());
+    std::sort(files.begin(), files.end());
+    std::string listing;
+    for (const auto& f : files)
+      listing += f + " " + sha256_file((fs::path(path) / f).string()) + "\n";
+    std::istringstream in(listing);
+    return sha256_stream(in, path);
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw InputError(path, "", "cannot open file");
+  return sha256_stream(in, path);
+}
+
+} // namespace moesim

@@ -1,0 +1,225 @@
+// The decode actors: one per GPU and micro-batch, replaying planned steps on the SimGrid network.
+#include "core/decode_plan.hpp"
+#include "core/errors.hpp"
+#include "core/model_spec.hpp"
+#include "core/recorder.hpp"
+#include "simgrid/platform_loader.hpp"
+#include "simgrid/simulation_impl.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+namespace sg4 = simgrid::s4u;
+
+namespace moesim {
+
+namespace {
+
+/// State shared by the actors of one run. SimGrid runs actors one at a time in one thread, so plain members are safe.
+struct RunState {
+  Simulation::Impl* sim = nullptr;
+  DecodePlanner* planner = nullptr;
+  Recorder* recorder = nullptr;
+  const ModelSpec* model = nullptr;
+  int steps = 0;
+  int gpus = 0;
+  int micro = 1;
+  double dispatch_bpt = 0;
+  double combine_bpt = 0;
+  std::vector<sg4::Mailbox*> dispatch_box; ///< [gpu * micro + m]
+  std::vector<sg4::Mailbox*> combine_box;  ///< [gpu * micro + m]
+  std::vector<sg4::MutexPtr> compute_lock; ///< [gpu], only with two micro-batches
+  std::vector<int> rank_payload;           ///< [gpu]: the payload of a message is a pointer to its sender's rank
+  std::map<int, std::pair<std::shared_ptr<const StepPlan>, int>> plans; ///< step -> (plan, actors still using it)
+  int next_plan = 0;
+  int steps_done_all = 0;
+  std::vector<int> steps_done; ///< [gpu * micro + m]
+  std::function<void(int, double)> progress;
+
+  std::shared_ptr<const StepPlan> acquire(int step)
+  {
+    auto it = plans.find(step);
+    if (it == plans.end()) {
+      if (step != next_plan)
+        throw InternalError("decode plan requested out of order");
+      auto plan = std::make_shared<const StepPlan>(planner->next_step());
+      recorder->plan_metrics(*plan);
+      ++next_plan;
+      it = plans.emplace(step, std::make_pair(plan, gpus * micro)).first;
+    }
+    return it->second.first;
+  }
+  void release(int step, int actor)
+  {
+    auto it = plans.find(step);
+    if (--it->second.second == 0)
+      plans.erase(it);
+    steps_done[actor] = step + 1;
+    const int all = *std::min_element(steps_done.begin(), steps_done.end());
+    if (all > steps_done_all) {
+      steps_done_all = all;
+      if (progress)
+        progress(all, sg4::Engine::get_clock());
+    }
+  }
+};
+
+class GpuActor {
+public:
+  GpuActor(RunState* st, int gpu, int micro) : st_(st), gpu_(gpu), m_(micro) {}
+
+  void operator()()
+  {
+    // Eager delivery: data flows as soon as it is sent, like RDMA/NVLink writes into preallocated buffers.
+    st_->dispatch_box[box()]->set_receiver(sg4::Actor::self());
+    st_->combine_box[box()]->set_receiver(sg4::Actor::self());
+    const int num_layers = st_->model->num_layers;
+    for (int s = 0; s < st_->steps; ++s) {
+      auto plan = st_->acquire(s);
+      const MicroBatchPlan& mp = plan->micro[m_];
+      for (int layer = 0; layer < num_layers; ++layer) {
+        const int moe = st_->model->moe_index(layer);
+        compute(s, layer, moe >= 0 ? mp.moe_pre_s[gpu_] : mp.dense_layer_s[gpu_], SpanKind::Attention);
+        if (moe < 0)
+          continue;
+        const LayerTraffic& lt = mp.layers[moe];
+        exchange(s, layer, lt.out[gpu_], st_->dispatch_box, st_->dispatch_bpt, SpanKind::Dispatch);
+        compute(s, layer, lt.expert_time_s[gpu_], SpanKind::Expert);
+        exchange(s, layer, lt.in[gpu_], st_->combine_box, st_->combine_bpt, SpanKind::Combine);
+        sg4::Comm::wait_all(pending_sends_);
+        pending_sends_.clear();
+      }
+      compute(s, -1, mp.lm_head_s[gpu_], SpanKind::Head);
+      st_->recorder->step_done(s, gpu_, sg4::Engine::get_clock());
+      st_->release(s, box());
+    }
+    st_->dispatch_box[box()]->set_receiver(nullptr);
+    st_->combine_box[box()]->set_receiver(nullptr);
+  }
+
+private:
+  int box() const { return gpu_ * st_->micro + m_; }
+
+  void compute(int step, int layer, double t_s, SpanKind kind)
+  {
+    if (t_s <= 0)
+      return;
+    if (st_->micro > 1) {
+      // Two micro-batches share the GPU's compute: one computes while the other communicates.
+      const double t0 = sg4::Engine::get_clock();
+      st_->compute_lock[gpu_]->lock();
+      const double t1 = sg4::Engine::get_clock();
+      if (t1 > t0)
+        st_->recorder->span(step, gpu_, m_, layer, SpanKind::Wait, t0, t1);
+      sg4::this_actor::sleep_for(t_s);
+      st_->compute_lock[gpu_]->unlock();
+      st_->recorder->span(step, gpu_, m_, layer, kind, t1, sg4::Engine::get_clock());
+    } else {
+      const double t0 = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(t_s);
+      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+    }
+  }
+
+  /// Sends `out` (peer, tokens) and receives one message from every other GPU. Every pair exchanges a message,
+  /// empty when no token goes there (the count/flag real dispatch kernels send), so the phase ends only when all
+  /// peers have reached it. Arrival = end of the transfer + route latency.
+  void exchange(int step, int layer, const std::vector<std::pair<int, int32_t>>& out,
+                const std::vector<sg4::Mailbox*>& boxes, double bytes_per_token, SpanKind kind)
+  {
+    const double t0 = sg4::Engine::get_clock();
+    const int G = st_->gpus, M = st_->micro;
+    auto it = out.begin();
+    for (int p = 0; p < G; ++p) {
+      if (p == gpu_)
+        continue;
+      double bytes = 0;
+      if (it != out.end() && it->first == p) {
+        bytes = it->second * bytes_per_token;
+        ++it;
+      }
+      pending_sends_.push_back(boxes[p * M + m_]->put_async(&st_->rank_payload[gpu_], static_cast<uint64_t>(bytes)));
+    }
+    recvs_.clear();
+    payloads_.assign(G - 1, nullptr);
+    for (int i = 0; i < G - 1; ++i)
+      recvs_.push_back(boxes[box()]->get_async<int>(&payloads_[i]));
+    sg4::Comm::wait_all(recvs_);
+    double arrival = sg4::Engine::get_clock();
+    for (int i = 0; i < G - 1; ++i)
+      arrival = std::max(arrival, recvs_[i]->get_finish_time() + st_->sim->latency(*payloads_[i], gpu_));
+    if (arrival > sg4::Engine::get_clock())
+      sg4::this_actor::sleep_until(arrival);
+    st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+  }
+
+  RunState* st_;
+  int gpu_;
+  int m_;
+  std::vector<sg4::CommPtr> pending_sends_;
+  std::vector<sg4::CommPtr> recvs_;
+  std::vector<int*> payloads_;
+};
+
+} // namespace
+
+void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, double dispatch_bytes_per_token,
+                     double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress)
+{
+  RunState st;
+  st.sim = impl_.get();
+  st.planner = &planner;
+  st.recorder = &recorder;
+  st.model = &model;
+  st.steps = steps;
+  st.gpus = impl_->cluster.num_gpus();
+  st.micro = planner.micro_batches();
+  st.dispatch_bpt = dispatch_bytes_per_token;
+  st.combine_bpt = combine_bytes_per_token;
+  st.progress = progress;
+  const int G = st.gpus, M = st.micro;
+  for (int g = 0; g < G; ++g) {
+    st.rank_payload.push_back(g);
+    if (M > 1)
+      st.compute_lock.push_back(sg4::Mutex::create());
+    for (int m = 0; m < M; ++m) {
+      st.dispatch_box.push_back(sg4::Mailbox::by_name("dispatch-" + std::to_string(g) + "-" + std::to_string(m)));
+      st.combine_box.push_back(sg4::Mailbox::by_name("combine-" + std::to_string(g) + "-" + std::to_string(m)));
+    }
+  }
+  st.steps_done.assign(static_cast<size_t>(G) * M, 0);
+  for (int g = 0; g < G; ++g)
+    for (int m = 0; m < M; ++m)
+      sg4::Actor::create("gpu-" + std::to_string(g) + "-mb" + std::to_string(m), impl_->hosts[g], GpuActor(&st, g, m));
+  const auto w0 = std::chrono::steady_clock::now();
+  impl_->engine->run();
+  impl_->engine_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  if (st.steps_done_all != steps)
+    throw InternalError("simulation ended after " + std::to_string(st.steps_done_all) + " of " + std::to_string(steps) +
+                        " steps (deadlock)");
+}
+
+std::vector<double> Simulation::run_transfers(const std::vector<std::tuple<int, int, double>>& transfers)
+{
+  std::vector<double> done(transfers.size(), 0.0);
+  Impl* impl = impl_.get();
+  for (size_t i = 0; i < transfers.size(); ++i) {
+    auto [src, dst, bytes] = transfers[i];
+    auto* box = sg4::Mailbox::by_name("transfer-" + std::to_string(i));
+    sg4::Actor::create("send-" + std::to_string(i), impl->hosts[src], [box, bytes = bytes]() {
+      static int payload = 0;
+      box->put(&payload, static_cast<uint64_t>(bytes));
+    });
+    sg4::Actor::create("recv-" + std::to_string(i), impl->hosts[dst], [box, impl, i, src = src, dst = dst, &done]() {
+      box->get<int>();
+      done[i] = sg4::Engine::get_clock() + impl->latency(src, dst);
+    });
+  }
+  const auto w0 = std::chrono::steady_clock::now();
+  impl->engine->run();
+  impl->engine_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  return done;
+}
+
+} // namespace moesim

@@ -1,0 +1,110 @@
+#include "simgrid/platform_loader.hpp"
+
+#include "core/errors.hpp"
+#include "simgrid/simulation_impl.hpp"
+
+#include <simgrid/Exception.hpp>
+#include <xbt/log.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+namespace moesim {
+
+Simulation::Simulation(const std::string& platform_file, const NetworkSettings& settings)
+    : impl_(std::make_unique<Impl>())
+{
+  if (!std::filesystem::is_regular_file(platform_file))
+    throw InputError(platform_file, "", "platform file not found");
+  {
+    std::ifstream in(platform_file);
+    if (!in)
+      throw InputError(platform_file, "", "cannot read platform file");
+  }
+  impl_->platform_file = platform_file;
+  int argc = 1;
+  char name[] = "moesim";
+  char* argv[] = {name, nullptr};
+  // SimGrid logs to stderr; moesim reports through its own logger.
+  xbt_log_control_set("root.thresh:critical");
+  impl_->engine = std::make_unique<simgrid::s4u::Engine>(&argc, argv);
+  // CM02 without TCP effects: RDMA/NVLink move data at link rate (see docs/model.md, ../shared notes).
+  simgrid::s4u::Engine::set_config("network/model:CM02");
+  simgrid::s4u::Engine::set_config("network/optim:Full");
+  simgrid::s4u::Engine::set_config("network/crosstraffic:0");
+  simgrid::s4u::Engine::set_config("network/TCP-gamma:0");
+  // Factors of 1 and no weight-S: the platform's bandwidths and latencies are used as written (calibrated platforms
+  // carry their own values).
+  simgrid::s4u::Engine::set_config("network/latency-factor:1");
+  simgrid::s4u::Engine::set_config("network/bandwidth-factor:1");
+  simgrid::s4u::Engine::set_config("network/weight-S:0");
+  simgrid::s4u::Engine::set_config("surf/precision", settings.precision_s);
+  simgrid::s4u::Engine::set_config("maxmin/precision", settings.precision_s);
+  try {
+    impl_->engine->load_platform(platform_file);
+    impl_->engine->seal_platform();
+  } catch (const simgrid::Exception& e) {
+    throw InputError(platform_file, "", std::string("SimGrid cannot load the platform: ") + e.what());
+  } catch (const std::exception& e) {
+    throw InputError(platform_file, "", std::string("SimGrid cannot load the platform: ") + e.what());
+  }
+  std::vector<HostProperties> hosts;
+  for (auto* h : impl_->engine->get_all_hosts()) {
+    HostProperties hp;
+    hp.name = h->get_name();
+    if (const auto* props = h->get_properties())
+      for (const auto& [k, v] : *props)
+        hp.properties[k] = v;
+    hosts.push_back(std::move(hp));
+  }
+  impl_->cluster = Cluster::from_hosts(hosts, platform_file);
+  for (const auto& g : impl_->cluster.gpus())
+    impl_->hosts.push_back(impl_->engine->host_by_name(g.host_name));
+  // Latencies are applied per message (docs/model.md): keep them, then zero them in the solver so that flows share
+  // links max-min fairly instead of by route latency.
+  for (auto* l : impl_->engine->get_all_links()) {
+    impl_->link_latency[l] = l->get_latency();
+    l->set_latency(0);
+  }
+  const size_t G = impl_->hosts.size();
+  impl_->route_latency.assign(G * G, std::nan(""));
+}
+
+Simulation::~Simulation() = default;
+
+const Cluster& Simulation::cluster() const { return impl_->cluster; }
+
+double Simulation::route_latency_s(int src, int dst) const { return impl_->latency(src, dst); }
+
+std::vector<std::string> Simulation::route_links(int src, int dst) const
+{
+  std::vector<simgrid::s4u::Link*> links;
+  double lat = 0;
+  impl_->hosts[src]->route_to(impl_->hosts[dst], links, &lat);
+  std::vector<std::string> out;
+  for (auto* l : links)
+    out.push_back(l->get_name());
+  return out;
+}
+
+double Simulation::Impl::latency(int src, int dst)
+{
+  const size_t G = hosts.size();
+  double& cached = route_latency[static_cast<size_t>(src) * G + dst];
+  if (std::isnan(cached)) {
+    std::vector<simgrid::s4u::Link*> links;
+    double ignored = 0;
+    hosts[src]->route_to(hosts[dst], links, &ignored);
+    double sum = 0;
+    for (auto* l : links)
+      sum += link_latency.at(l);
+    cached = sum;
+  }
+  return cached;
+}
+
+double Simulation::engine_wall_s() const { return impl_->engine_wall_s; }
+
+} // namespace moesim

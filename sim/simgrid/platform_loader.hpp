@@ -1,0 +1,55 @@
+#pragma once
+// The only part of moesim that talks to SimGrid: loading platforms and running the decode actors.
+#include "core/cluster.hpp"
+
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <string>
+#include <vector>
+
+namespace moesim {
+
+class DecodePlanner;
+struct ModelSpec;
+class Recorder;
+
+/// Network model settings applied to every simulation (docs/model.md explains each choice).
+struct NetworkSettings {
+  double precision_s = 1e-9; ///< maxmin/surf precision
+};
+
+/// One SimGrid engine with a loaded platform (one per process: SimGrid allows a single engine).
+class Simulation {
+public:
+  /// Loads and seals the platform; InputError naming the file when SimGrid cannot load it or a host lacks a
+  /// property moesim needs.
+  Simulation(const std::string& platform_file, const NetworkSettings& settings = {});
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  const Cluster& cluster() const;
+  /// Sum of the link latencies on the route src -> dst (GPU ranks), seconds, as declared in the platform.
+  double route_latency_s(int src, int dst) const;
+  /// Names of the links on the route src -> dst.
+  std::vector<std::string> route_links(int src, int dst) const;
+
+  /// Runs `steps` decode steps planned by `planner`; progress is called with (steps done, simulated seconds).
+  void run(DecodePlanner& planner, const ModelSpec& model, int steps, double dispatch_bytes_per_token,
+           double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress);
+
+  /// A single transfer of `bytes` from GPU src to dst, or a set of concurrent ones (engine tests): returns each
+  /// transfer's completion time.
+  std::vector<double> run_transfers(const std::vector<std::tuple<int, int, double>>& transfers);
+
+  /// Wall-clock seconds spent inside the SimGrid engine in the last run.
+  double engine_wall_s() const;
+
+  struct Impl; ///< SimGrid state, defined in simulation_impl.hpp (visible to sim/simgrid/ only)
+
+private:
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace moesim
