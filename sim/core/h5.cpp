@@ -90,7 +90,9 @@ static std::string child_path(const Location& loc, const std::string& name)
 
 Location create_group(const Location& parent, const std::string& name)
 {
-  auto g = std::make_shared<Handle>(H5Gcreate2(parent.id, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
+  H5Pset_obj_track_times(gcpl.id(), 0);
+  auto g = std::make_shared<Handle>(H5Gcreate2(parent.id, name.c_str(), H5P_DEFAULT, gcpl.id(), H5P_DEFAULT));
   if (!*g)
     throw_bad(parent, name, "cannot create group");
   return Location{g->id(), parent.file, child_path(parent, name), g};
@@ -122,6 +124,7 @@ void write_dataset(const Location& loc, const std::string& name, const std::vect
     throw InternalError("write_dataset " + name + ": shape does not match data size");
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.id(), 0); // no timestamps: same inputs give byte-identical files
   if (chunk_rows > 0 && n > 0) {
     std::vector<hsize_t> chunk = dims;
     chunk[0] = std::min<hsize_t>(chunk_rows, dims[0]);
@@ -190,7 +193,9 @@ void write_strings(const Location& loc, const std::string& name, const std::vect
   Handle type = string_type();
   hsize_t n = data.size();
   Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle ds(H5Dcreate2(loc.id, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.id(), 0);
+  Handle ds(H5Dcreate2(loc.id, name.c_str(), type.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT));
   if (!ds)
     throw_bad(loc, name, "cannot create dataset");
   std::vector<const char*> ptrs;
@@ -357,7 +362,9 @@ void CompoundWriter::write(const Location& loc, const std::string& name) const
   }
   hsize_t n = rows;
   Handle space(H5Screate_simple(1, &n, nullptr));
-  Handle ds(H5Dcreate2(loc.id, name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_obj_track_times(dcpl.id(), 0);
+  Handle ds(H5Dcreate2(loc.id, name.c_str(), type.id(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT));
   if (!ds || (rows > 0 && H5Dwrite(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()) < 0))
     throw_bad(loc, name, "cannot write table");
 }

@@ -116,10 +116,11 @@ JsonDocument JsonDocument::parse(const std::string& text, const std::string& fil
       } else
         ++col;
     }
+    // nlohmann's text is "[json.exception...] parse error at line L, column C: <what>"; keep <what>.
     std::string msg = e.what();
-    auto pos = msg.find("parse error");
+    const auto pos = msg.find(": ", msg.find("parse error"));
     throw InputError(file, "line " + std::to_string(line) + ", column " + std::to_string(col),
-                     "invalid JSON (" + (pos == std::string::npos ? msg : msg.substr(pos)) + ")");
+                     "invalid JSON (" + (pos == std::string::npos ? msg : msg.substr(pos + 2)) + ")");
   }
   return d;
 }

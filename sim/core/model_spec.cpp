@@ -195,6 +195,14 @@ ModelSpec parse_model_spec(const std::string& json_text, const std::string& path
     model_type = cfg.has("model_type") ? cfg.get_string("model_type") : std::string("llama4_text");
   }
 
+  const auto supported = supported_model_types();
+  if (std::find(supported.begin(), supported.end(), model_type) == supported.end()) {
+    std::string list;
+    for (const auto& t : supported)
+      list += (list.empty() ? "" : ", ") + t;
+    top.fail("model_type", "unsupported architecture '" + model_type + "' (supported: " + list + ")");
+  }
+
   ModelSpec m;
   m.model_type = model_type;
   m.source_file = path;
@@ -212,14 +220,8 @@ ModelSpec parse_model_spec(const std::string& json_text, const std::string& path
     read_llama4(m, cfg);
   else if (model_type == "gpt_oss")
     read_mixtral_like(m, cfg, cfg.has("experts_per_token") ? "experts_per_token" : "num_experts_per_tok");
-  else if (model_type == "mixtral")
+  else
     read_mixtral_like(m, cfg, "num_experts_per_tok");
-  else {
-    std::string list;
-    for (const auto& t : supported_model_types())
-      list += (list.empty() ? "" : ", ") + t;
-    top.fail("model_type", "unsupported architecture '" + model_type + "' (supported: " + list + ")");
-  }
   set_dtypes(m, cfg, top);
 
   if (m.top_k > m.num_routed_experts)

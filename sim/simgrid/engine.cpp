@@ -84,9 +84,9 @@ public:
         if (moe < 0)
           continue;
         const LayerTraffic& lt = mp.layers[moe];
-        exchange(s, layer, lt.out[gpu_], st_->dispatch_box, st_->dispatch_bpt, SpanKind::Dispatch);
+        exchange(s, layer, lt.out[gpu_], lt.in[gpu_], st_->dispatch_box, st_->dispatch_bpt, SpanKind::Dispatch);
         compute(s, layer, lt.expert_time_s[gpu_], SpanKind::Expert);
-        exchange(s, layer, lt.in[gpu_], st_->combine_box, st_->combine_bpt, SpanKind::Combine);
+        exchange(s, layer, lt.in[gpu_], lt.out[gpu_], st_->combine_box, st_->combine_bpt, SpanKind::Combine);
         sg4::Comm::wait_all(pending_sends_);
         pending_sends_.clear();
       }
@@ -126,7 +126,8 @@ private:
   /// empty when no token goes there (the count/flag real dispatch kernels send), so the phase ends only when all
   /// peers have reached it. Arrival = end of the transfer + route latency.
   void exchange(int step, int layer, const std::vector<std::pair<int, int32_t>>& out,
-                const std::vector<sg4::Mailbox*>& boxes, double bytes_per_token, SpanKind kind)
+                const std::vector<std::pair<int, int32_t>>& in, const std::vector<sg4::Mailbox*>& boxes,
+                double bytes_per_token, SpanKind kind)
   {
     const double t0 = sg4::Engine::get_clock();
     const int G = st_->gpus, M = st_->micro;
@@ -139,8 +140,11 @@ private:
         bytes = it->second * bytes_per_token;
         ++it;
       }
+      st_->sim->bytes_sent += static_cast<double>(static_cast<uint64_t>(bytes));
       pending_sends_.push_back(boxes[p * M + m_]->put_async(&st_->rank_payload[gpu_], static_cast<uint64_t>(bytes)));
     }
+    for (auto [src, n] : in)
+      st_->sim->bytes_received += static_cast<double>(static_cast<uint64_t>(n * bytes_per_token));
     recvs_.clear();
     payloads_.assign(G - 1, nullptr);
     for (int i = 0; i < G - 1; ++i)
@@ -189,6 +193,7 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
     }
   }
   st.steps_done.assign(static_cast<size_t>(G) * M, 0);
+  impl_->bytes_sent = impl_->bytes_received = 0;
   for (int g = 0; g < G; ++g)
     for (int m = 0; m < M; ++m)
       sg4::Actor::create("gpu-" + std::to_string(g) + "-mb" + std::to_string(m), impl_->hosts[g], GpuActor(&st, g, m));

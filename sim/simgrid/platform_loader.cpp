@@ -107,4 +107,6 @@ double Simulation::Impl::latency(int src, int dst)
 
 double Simulation::engine_wall_s() const { return impl_->engine_wall_s; }
 
+std::pair<double, double> Simulation::last_run_bytes() const { return {impl_->bytes_sent, impl_->bytes_received}; }
+
 } // namespace moesim

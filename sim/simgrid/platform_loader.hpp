@@ -45,6 +45,8 @@ public:
 
   /// Wall-clock seconds spent inside the SimGrid engine in the last run.
   double engine_wall_s() const;
+  /// Bytes the actors put on the network and bytes they expected to receive in the last run (conservation check).
+  std::pair<double, double> last_run_bytes() const;
 
   struct Impl; ///< SimGrid state, defined in simulation_impl.hpp (visible to sim/simgrid/ only)
 

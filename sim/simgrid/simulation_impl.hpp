@@ -20,6 +20,8 @@ struct Simulation::Impl {
   std::map<const simgrid::s4u::Link*, double> link_latency; ///< latency declared in the platform, seconds
   std::vector<double> route_latency;                    ///< [src * G + dst] cache, NaN = not computed
   double engine_wall_s = 0;
+  double bytes_sent = 0;     ///< last run: sum of message sizes put
+  double bytes_received = 0; ///< last run: sum of message sizes the receivers expected
   double latency(int src, int dst);
 };
 

@@ -1,0 +1,322 @@
+// Engine tests: each case runs one SimGrid simulation in its own process (ctest runs `moesim_engine_tests CASE`).
+// Simulated times are checked against hand computation: latency + bytes / bottleneck bandwidth.
+#include "core/compute_model.hpp"
+#include "core/decode_plan.hpp"
+#include "core/errors.hpp"
+#include "core/platform_gen.hpp"
+#include "core/recorder.hpp"
+#include "simgrid/platform_loader.hpp"
+#include "test_helpers.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <string>
+
+using namespace moesim;
+
+namespace {
+
+int failures = 0;
+
+void check_close(const char* what, double got, double want, double rel = 0.01)
+{
+  const bool ok = std::fabs(got - want) <= rel * std::fabs(want);
+  std::printf("%s %s: simulated %.9g, expected %.9g (rel. error %.2e)\n", ok ? "ok  " : "FAIL", what, got, want,
+              want != 0 ? std::fabs(got - want) / std::fabs(want) : 0.0);
+  failures += !ok;
+}
+
+void check(const char* what, bool ok)
+{
+  std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+  failures += !ok;
+}
+
+std::string platform(const test::TempDir& tmp, const PlatformParams& p)
+{
+  const std::string f = tmp.file("platform.xml");
+  test::write_file(f, generate_platform_xml(p));
+  return f;
+}
+
+PlatformParams params(int nodes, int gpus, Topology t = Topology::Rail)
+{
+  PlatformParams p;
+  p.nodes = nodes;
+  p.gpus_per_node = gpus;
+  p.topology = t;
+  return p;
+}
+
+void expect_input_error(const std::function<void()>& fn, const std::string& needle)
+{
+  try {
+    fn();
+    check(("expected an error containing: " + needle).c_str(), false);
+  } catch (const InputError& e) {
+    std::printf("message: %s\n", e.what());
+    check(("error contains: " + needle).c_str(), std::string(e.what()).find(needle) != std::string::npos);
+  }
+}
+
+const double B = 64e6; // bytes per transfer
+
+int one_message_nvlink()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(1, 8)));
+  auto t = sim.run_transfers({{0, 1, B}});
+  check_close("GPU0->GPU1 over NVLink", t[0], 1e-6 + B / 450e9);
+  return 0;
+}
+
+int one_message_infiniband()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(2, 8)));
+  // pcie (0.25 us) + ib (1 us) + ib (1 us) + pcie (0.25 us); bottleneck: the 50 GB/s NIC.
+  auto t = sim.run_transfers({{0, 8, B}});
+  check_close("GPU0->GPU8 over InfiniBand", t[0], 2.5e-6 + B / 50e9);
+  return 0;
+}
+
+std::vector<std::tuple<int, int, double>> all_pairs(int G, double bytes)
+{
+  std::vector<std::tuple<int, int, double>> v;
+  for (int s = 0; s < G; ++s)
+    for (int d = 0; d < G; ++d)
+      if (s != d)
+        v.emplace_back(s, d, bytes);
+  return v;
+}
+
+int alltoall_one_node()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(1, 8)));
+  auto t = sim.run_transfers(all_pairs(8, B));
+  // Each GPU's NVLink carries 7 flows each way.
+  check_close("uniform all-to-all, 8 GPUs, one node", *std::max_element(t.begin(), t.end()), 1e-6 + 7 * B / 450e9);
+  return 0;
+}
+
+int alltoall_two_nodes()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(2, 8)));
+  auto t = sim.run_transfers(all_pairs(16, B));
+  // Every NIC carries its GPU's 8 inter-node flows (rail routing: RDMA to the same-rail GPU, then NVLink):
+  // 8 x B at 50 GB/s; the forwarded ones have the longest route latency (3.5 us).
+  check_close("uniform all-to-all, 16 GPUs, two nodes", *std::max_element(t.begin(), t.end()), 3.5e-6 + 8 * B / 50e9);
+  double intra = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    auto [s, d, b] = all_pairs(16, B)[i];
+    if (s / 8 == d / 8)
+      intra = std::max(intra, t[i]);
+  }
+  check("intra-node flows finish before inter-node ones", intra < 3.5e-6 + 8 * B / 50e9);
+  return 0;
+}
+
+int fat_tree_cross_leaf()
+{
+  test::TempDir tmp;
+  PlatformParams p = params(2, 8, Topology::FatTree);
+  p.nodes_per_leaf = 1;
+  p.oversubscription = 2;
+  Simulation sim(platform(tmp, p));
+  std::vector<std::tuple<int, int, double>> v;
+  for (int g = 0; g < 8; ++g)
+    v.emplace_back(g, 8 + g, B);
+  auto t = sim.run_transfers(v);
+  // 8 flows share leaf 0's uplink: 8 x 50 GB/s / 2 = 200 GB/s -> 25 GB/s each; latency 0.25+1+0.5+0.5+1+0.25 us.
+  check_close("8 flows through a 2:1 oversubscribed uplink", *std::max_element(t.begin(), t.end()), 3.5e-6 + B / 25e9);
+  return 0;
+}
+
+struct DecodeFixture {
+  ModelSpec model;
+  Trace trace;
+  Grouping grouping;
+  Placement placement;
+};
+
+DecodeFixture decode_fixture(int gpus, int experts, int k, int layers)
+{
+  DecodeFixture f;
+  f.model = test::tiny_model(layers, experts, k);
+  f.model.moe_layers.erase(f.model.moe_layers.begin()); // layer 0 dense
+  f.trace = test::make_trace(f.model, std::vector<int>(3 * gpus, 9),
+                             [experts](int r, int i, int l, int j) { return (r * 5 + i * 3 + l + j * 7) % experts; });
+  for (size_t r = 0; r < f.trace.requests.size(); ++r)
+    f.grouping.gpu_of_request.push_back(static_cast<int>(r % gpus));
+  f.placement.replicas.assign(f.model.num_moe_layers(), std::vector<std::vector<int>>(experts));
+  for (auto& l : f.placement.replicas)
+    for (int e = 0; e < experts; ++e)
+      l[e] = {e % gpus};
+  return f;
+}
+
+RecorderShape shape_for(const DecodeFixture& f, int steps, int gpus, int gpn, int micro)
+{
+  RecorderShape s;
+  s.steps = steps;
+  s.gpus = gpus;
+  s.gpus_per_node = gpn;
+  s.layers = f.model.num_layers;
+  s.micro_batches = micro;
+  s.moe_layers = f.model.moe_layers;
+  s.dispatch_bytes_per_token = 512;
+  s.combine_bytes_per_token = 512;
+  return s;
+}
+
+int decode_single_gpu_equals_compute()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(1, 1)));
+  DecodeFixture f = decode_fixture(1, 8, 2, 4);
+  ComputeModel cm(f.model, ComputeParams{3e-6});
+  BatchScheduler s1(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
+  DecodePlanner p1(f.trace, f.model, sim.cluster(), f.placement, cm, s1, 1);
+  const int steps = 3;
+  Recorder rec(shape_for(f, steps, 1, 1, 1));
+  sim.run(p1, f.model, steps, 512, 512, rec, nullptr);
+  // Hand computation from an identical, independent planner: a single GPU never communicates, so a step is the
+  // sum of its compute phases.
+  BatchScheduler s2(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
+  DecodePlanner p2(f.trace, f.model, sim.cluster(), f.placement, cm, s2, 1);
+  double t = 0;
+  const auto ends = rec.step_end_times();
+  for (int st = 0; st < steps; ++st) {
+    StepPlan plan = p2.next_step();
+    const auto& mb = plan.micro[0];
+    for (int l = 0; l < f.model.num_layers; ++l) {
+      const int moe = f.model.moe_index(l);
+      t += moe < 0 ? mb.dense_layer_s[0] : mb.moe_pre_s[0] + mb.layers[moe].expert_time_s[0];
+    }
+    t += mb.lm_head_s[0];
+    check_close(("end of step " + std::to_string(st)).c_str(), ends[st], t, 1e-9);
+  }
+  return 0;
+}
+
+int decode_conservation_two_nodes()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(2, 4)));
+  DecodeFixture f = decode_fixture(8, 16, 4, 3);
+  ComputeModel cm(f.model, ComputeParams{});
+  BatchScheduler s(f.trace, f.grouping, 8, 4, ReplayPhase::All, 5);
+  DecodePlanner p(f.trace, f.model, sim.cluster(), f.placement, cm, s, 1);
+  const int steps = 4;
+  Recorder rec(shape_for(f, steps, 8, 4, 1));
+  sim.run(p, f.model, steps, 512, 512, rec, nullptr);
+  auto [sent, received] = sim.last_run_bytes();
+  check("bytes sent > 0", sent > 0);
+  check_close("bytes sent = bytes received", sent, received, 1e-12);
+  const auto sum = rec.summary();
+  // Dispatch + combine both move every token copy once: sent = steps x (intra + inter) x (512 + 512) bytes.
+  check_close("bytes sent = recorded dispatch + combine traffic", sent,
+              steps * (sum.dispatch_intra_bytes_per_step + sum.dispatch_inter_bytes_per_step +
+                       sum.combine_intra_bytes_per_step + sum.combine_inter_bytes_per_step),
+              1e-9);
+  const auto ends = rec.step_end_times();
+  for (int st = 1; st < steps; ++st)
+    check("step ends are increasing", ends[st] > ends[st - 1]);
+  return 0;
+}
+
+int decode_two_microbatches()
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(1, 1)));
+  DecodeFixture f = decode_fixture(1, 8, 2, 4);
+  ComputeModel cm(f.model, ComputeParams{3e-6});
+  BatchScheduler s1(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
+  DecodePlanner p1(f.trace, f.model, sim.cluster(), f.placement, cm, s1, 2);
+  Recorder rec(shape_for(f, 2, 1, 1, 2));
+  sim.run(p1, f.model, 2, 512, 512, rec, nullptr);
+  // One GPU, no communication: the two micro-batches serialise on the compute engine, so a step takes the sum of
+  // both micro-batches' compute.
+  BatchScheduler s2(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
+  DecodePlanner p2(f.trace, f.model, sim.cluster(), f.placement, cm, s2, 2);
+  double t = 0;
+  for (int st = 0; st < 2; ++st) {
+    StepPlan plan = p2.next_step();
+    for (const auto& mb : plan.micro) {
+      for (int l = 0; l < f.model.num_layers; ++l) {
+        const int moe = f.model.moe_index(l);
+        t += moe < 0 ? mb.dense_layer_s[0] : mb.moe_pre_s[0] + mb.layers[moe].expert_time_s[0];
+      }
+      t += mb.lm_head_s[0];
+    }
+  }
+  check_close("two micro-batches on one GPU serialise", rec.step_end_times()[1], t, 1e-9);
+  return 0;
+}
+
+int platform_malformed_xml()
+{
+  test::TempDir tmp;
+  const std::string f = tmp.file("bad.xml");
+  test::write_file(f, "<?xml version='1.0'?>\n<platform version=\"4.1\">\n  <zone id=\"z\" routing=\"Full\">\n"
+                      "    <host id=\"a\" speed=\"1f\">\n  </zone>\n</platform>\n");
+  expect_input_error([&] { Simulation sim(f); }, f + ": SimGrid cannot load the platform");
+  return 0;
+}
+
+int platform_missing_property()
+{
+  test::TempDir tmp;
+  const std::string f = tmp.file("noprops.xml");
+  test::write_file(f, "<?xml version='1.0'?>\n<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
+                      "<platform version=\"4.1\">\n  <zone id=\"z\" routing=\"Full\">\n"
+                      "    <host id=\"a\" speed=\"1f\"><prop id=\"node\" value=\"0\"/><prop id=\"gpu\" value=\"0\"/></host>\n"
+                      "  </zone>\n</platform>\n");
+  expect_input_error([&] { Simulation sim(f); }, f + ": host 'a': missing property 'peak_flops_bf16'");
+  return 0;
+}
+
+int platform_missing_file()
+{
+  expect_input_error([&] { Simulation sim("/nonexistent/p.xml"); }, "/nonexistent/p.xml: platform file not found");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+  static const std::map<std::string, int (*)()> cases{
+      {"one_message_nvlink", one_message_nvlink},
+      {"one_message_infiniband", one_message_infiniband},
+      {"alltoall_one_node", alltoall_one_node},
+      {"alltoall_two_nodes", alltoall_two_nodes},
+      {"fat_tree_cross_leaf", fat_tree_cross_leaf},
+      {"decode_single_gpu_equals_compute", decode_single_gpu_equals_compute},
+      {"decode_conservation_two_nodes", decode_conservation_two_nodes},
+      {"decode_two_microbatches", decode_two_microbatches},
+      {"platform_malformed_xml", platform_malformed_xml},
+      {"platform_missing_property", platform_missing_property},
+      {"platform_missing_file", platform_missing_file},
+  };
+  if (argc != 2 || !cases.count(argv[1])) {
+    std::fprintf(stderr, "usage: moesim_engine_tests CASE\ncases:");
+    for (const auto& [n, f] : cases)
+      std::fprintf(stderr, " %s", n.c_str());
+    std::fprintf(stderr, "\n");
+    return 2;
+  }
+  try {
+    cases.at(argv[1])();
+  } catch (const std::exception& e) {
+    std::printf("FAIL exception: %s\n", e.what());
+    return 1;
+  }
+  std::printf("%d passed, %d failed\n", failures == 0 ? 1 : 0, failures);
+  return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,164 @@
+#include "core/decode_plan.hpp"
+#include "core/errors.hpp"
+#include "test_helpers.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <numeric>
+
+using namespace moesim;
+
+namespace {
+
+Placement linear_placement(int layers, int experts, int gpus)
+{
+  Placement p;
+  p.replicas.assign(layers, std::vector<std::vector<int>>(experts));
+  for (auto& l : p.replicas)
+    for (int e = 0; e < experts; ++e)
+      l[e] = {e / (experts / gpus)};
+  return p;
+}
+
+Grouping round_robin(size_t requests, int gpus)
+{
+  Grouping g;
+  for (size_t r = 0; r < requests; ++r)
+    g.gpu_of_request.push_back(static_cast<int>(r % gpus));
+  return g;
+}
+
+} // namespace
+
+TEST_CASE("Admission: slots fill from the GPU's queue, exhausted requests are replaced by the next one")
+{
+  const ModelSpec m = test::tiny_model(1, 4, 1);
+  // Requests 0 and 2 go to GPU 0, 1 and 3 to GPU 1.
+  Trace t = test::make_trace(m, {2, 3, 1, 4}, [](int, int, int, int) { return 0; });
+  BatchScheduler s(t, round_robin(4, 2), 2, 1, ReplayPhase::All, 7);
+  std::vector<std::vector<int64_t>> tok, kv;
+  s.next_step(tok, kv);
+  REQUIRE(tok[0].size() == 1);
+  // Step 0 starts request 0 at a seeded offset; from then on tokens advance one per step.
+  const int64_t first = tok[0][0];
+  CHECK(t.token_request[first] == 0);
+  CHECK(kv[0][0] == 10 + t.token_position[first] + 1); // prompt 10 + position + 1
+  std::vector<int> seen_requests;
+  for (int step = 0; step < 6; ++step) {
+    s.next_step(tok, kv);
+    seen_requests.push_back(t.token_request[tok[0][0]]);
+  }
+  // GPU 0 cycles through its queue {0, 2}: after request 0 ends, request 2 (1 token), then 0 again from token 0.
+  CHECK(std::find(seen_requests.begin(), seen_requests.end(), 2) != seen_requests.end());
+  CHECK_FALSE(s.replays_decode_only()); // ReplayPhase::All
+}
+
+TEST_CASE("Replay phase: auto replays decode tokens when present, all tokens otherwise")
+{
+  const ModelSpec m = test::tiny_model(1, 4, 1);
+  Trace t = test::make_trace(m, {4}, [](int, int, int, int) { return 0; });
+  t.token_phase = {0, 0, 1, 1};
+  BatchScheduler decode(t, round_robin(1, 1), 1, 1, ReplayPhase::Auto, 1);
+  std::vector<std::vector<int64_t>> tok, kv;
+  for (int i = 0; i < 5; ++i) {
+    decode.next_step(tok, kv);
+    CHECK(tok[0][0] >= 2);
+  }
+  t.token_phase = {0, 0, 0, 0};
+  BatchScheduler all(t, round_robin(1, 1), 1, 1, ReplayPhase::Auto, 1);
+  CHECK_FALSE(all.replays_decode_only());
+  CHECK_THROWS_WITH(BatchScheduler(t, round_robin(1, 1), 1, 1, ReplayPhase::Decode, 1),
+                    "--replay decode: the trace has no decode-phase tokens (use --replay all)");
+}
+
+TEST_CASE("Conservation: every token-expert pair is computed once; dispatch out = in")
+{
+  const int G = 4, E = 16, k = 4, L = 3;
+  const ModelSpec m = test::tiny_model(L, E, k);
+  Trace t = test::make_trace(m, std::vector<int>(12, 20),
+                             [](int r, int i, int l, int j) { return (r * 7 + i * 3 + l * 5 + j * 4) % 16; });
+  Cluster c = Cluster::uniform(2, 2, h100_sxm());
+  Placement p = linear_placement(L, E, G);
+  ComputeModel cm(m, ComputeParams{});
+  BatchScheduler s(t, round_robin(12, G), G, 6, ReplayPhase::All, 3);
+  DecodePlanner planner(t, m, c, p, cm, s, 2);
+  for (int step = 0; step < 3; ++step) {
+    StepPlan plan = planner.next_step();
+    REQUIRE(plan.micro.size() == 2);
+    for (const auto& mb : plan.micro) {
+      const int64_t tokens = std::accumulate(mb.tokens.begin(), mb.tokens.end(), int64_t{0});
+      CHECK(tokens == G * 3);
+      for (const auto& lt : mb.layers) {
+        CHECK(lt.pairs_total == tokens * k);
+        CHECK(std::accumulate(lt.expert_tokens.begin(), lt.expert_tokens.end(), int64_t{0}) == tokens * k);
+        int64_t out = 0, in = 0;
+        for (int g = 0; g < G; ++g) {
+          for (auto [d, n] : lt.out[g]) {
+            CHECK(d != g);
+            out += n;
+          }
+          for (auto [src, n] : lt.in[g])
+            in += n;
+        }
+        CHECK(out == in);
+        CHECK(out == lt.tokens_intra_node + lt.tokens_inter_node);
+        CHECK(lt.pairs_local_gpu <= lt.pairs_local_node);
+      }
+    }
+  }
+}
+
+TEST_CASE("A token goes once to each destination GPU even when several of its experts live there")
+{
+  const ModelSpec m = test::tiny_model(1, 8, 2);
+  // Every token picks experts 4 and 5, both on GPU 1 under linear placement of 8 experts on 2 GPUs.
+  Trace t = test::make_trace(m, {5}, [](int, int, int, int j) { return 4 + j; });
+  Cluster c = Cluster::uniform(1, 2, h100_sxm());
+  Placement p = linear_placement(1, 8, 2);
+  ComputeModel cm(m, ComputeParams{});
+  Grouping g;
+  g.gpu_of_request = {0};
+  BatchScheduler s(t, g, 2, 3, ReplayPhase::All, 1);
+  DecodePlanner planner(t, m, c, p, cm, s, 1);
+  StepPlan plan = planner.next_step();
+  const LayerTraffic& lt = plan.micro[0].layers[0];
+  REQUIRE(lt.out[0].size() == 1);
+  CHECK(lt.out[0][0] == std::make_pair(1, 3)); // 3 tokens, not 6
+  CHECK(lt.expert_tokens[1] == 6);
+  CHECK(lt.pairs_local_gpu == 0);
+  CHECK(lt.pairs_local_node == 6);
+  CHECK(lt.tokens_intra_node == 3);
+  CHECK(lt.max_message_tokens == 3);
+}
+
+TEST_CASE("Replica choice: own GPU, else own node, else least-loaded copy")
+{
+  Cluster c = Cluster::uniform(2, 2, h100_sxm()); // GPUs 0,1 on node 0; 2,3 on node 1
+  std::vector<std::vector<int>> reps{{0, 3}, {1, 2}, {2, 3}};
+  std::vector<int64_t> load{0, 0, 5, 1};
+  std::vector<int> dest;
+  const uint16_t ex[3] = {0, 1, 2};
+  DecodePlanner::choose_replicas(reps, ex, 3, 0, c, load, dest);
+  CHECK(dest == std::vector<int>{0, 1, 3}); // own GPU; same node; least loaded (3 has load 1 < 5)
+  DecodePlanner::choose_replicas(reps, ex, 3, 2, c, load, dest);
+  CHECK(dest == std::vector<int>{3, 2, 2});
+}
+
+TEST_CASE("Two request families on disjoint experts, grouped by family and placed by family, stay local")
+{
+  const ModelSpec m = test::tiny_model(2, 8, 2);
+  // Family 0 uses experts 0-3, family 1 uses 4-7; family f requests join GPU f.
+  Trace t = test::make_trace(m, {6, 6, 6, 6}, [](int r, int i, int l, int j) { return (r % 2) * 4 + (i + l + 2 * j) % 4; });
+  Cluster c = Cluster::uniform(2, 1, h100_sxm());
+  Placement p = linear_placement(2, 8, 2);
+  ComputeModel cm(m, ComputeParams{});
+  BatchScheduler s(t, round_robin(4, 2), 2, 2, ReplayPhase::All, 1);
+  DecodePlanner planner(t, m, c, p, cm, s, 1);
+  for (int step = 0; step < 4; ++step) {
+    StepPlan plan = planner.next_step();
+    for (const auto& lt : plan.micro[0].layers) {
+      CHECK(lt.pairs_local_gpu == lt.pairs_total);
+      CHECK(lt.tokens_inter_node == 0);
+    }
+  }
+}
