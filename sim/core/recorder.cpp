@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
+#include <numeric>
 #include <sstream>
 
 namespace moesim {
@@ -208,19 +209,54 @@ std::string Recorder::format_summary(const Summary& s) const
      << 100 * s.locality_node << "%\n";
   os << "imbalance     expert tokens per GPU max/mean " << s.expert_load_max_over_mean << "   largest message "
      << fmt_bytes(s.max_message_bytes) << "\n";
-  // Per-layer breakdown: dense layers then MoE layers summarised, plus the first MoE layers in full.
+  // Per-layer breakdown; models with many layers get one row for dense and one for MoE layers (mean), plus the
+  // slowest MoE layer. The HDF5 file always has every layer.
   auto bd = layer_breakdown_mean();
-  os << "per-layer breakdown (mean per step per GPU; idle = waiting for the compute engine in overlap mode):\n";
-  os << "  layer  kind   attention      dispatch       expert         combine        wait\n";
-  const int show = static_cast<int>(bd.size());
-  for (int l = 0; l < show; ++l) {
-    const bool moe = std::find(shape_.moe_layers.begin(), shape_.moe_layers.end(), l) != shape_.moe_layers.end();
+  auto is_moe = [&](int l) {
+    return std::find(shape_.moe_layers.begin(), shape_.moe_layers.end(), l) != shape_.moe_layers.end();
+  };
+  os << "per-layer breakdown (mean per step per GPU; wait = a micro-batch waiting for the GPU in overlap mode):\n";
+  os << "  layer       attention      dispatch       expert         combine        wait\n";
+  auto row = [&](const std::string& label, const std::array<double, kNumSpanKinds>& v) {
     char line[256];
-    std::snprintf(line, sizeof line, "  %5d  %-5s  %-13s  %-13s  %-13s  %-13s  %-13s\n", l, moe ? "moe" : "dense",
-                  fmt_time(bd[l][0]).c_str(), fmt_time(bd[l][1]).c_str(), fmt_time(bd[l][2]).c_str(),
-                  fmt_time(bd[l][3]).c_str(), fmt_time(bd[l][5]).c_str());
+    std::snprintf(line, sizeof line, "  %-10s  %-13s  %-13s  %-13s  %-13s  %-13s\n", label.c_str(),
+                  fmt_time(v[0]).c_str(), fmt_time(v[1]).c_str(), fmt_time(v[2]).c_str(), fmt_time(v[3]).c_str(),
+                  fmt_time(v[5]).c_str());
     os << line;
+  };
+  const int L = static_cast<int>(bd.size());
+  if (L <= 32) {
+    for (int l = 0; l < L; ++l)
+      row(std::to_string(l) + (is_moe(l) ? " moe" : " dense"), bd[l]);
+  } else {
+    std::array<double, kNumSpanKinds> dense{}, moe{};
+    int nd = 0, nm = 0, slowest = -1;
+    double slowest_t = -1;
+    for (int l = 0; l < L; ++l) {
+      auto& acc = is_moe(l) ? moe : dense;
+      (is_moe(l) ? nm : nd) += 1;
+      double t = 0;
+      for (int k = 0; k < kNumSpanKinds; ++k) {
+        acc[k] += bd[l][k];
+        t += bd[l][k];
+      }
+      if (is_moe(l) && t > slowest_t) {
+        slowest_t = t;
+        slowest = l;
+      }
+    }
+    for (int k = 0; k < kNumSpanKinds; ++k) {
+      dense[k] = nd ? dense[k] / nd : 0;
+      moe[k] = nm ? moe[k] / nm : 0;
+    }
+    if (nd)
+      row("dense x" + std::to_string(nd), dense);
+    row("moe x" + std::to_string(nm), moe);
+    row(std::to_string(slowest) + " slowest", bd[slowest]);
   }
+  os << "  lm_head     " << fmt_time(std::accumulate(head_.begin(), head_.end(), 0.0) /
+                                    std::max(1.0, static_cast<double>(shape_.steps) * shape_.gpus))
+     << " per step\n";
   return os.str();
 }
 
