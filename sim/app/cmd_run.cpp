@@ -7,6 +7,7 @@
 #include "core/recorder.hpp"
 #include "core/run_spec.hpp"
 #include "core/sha256.hpp"
+#include "core/split.hpp"
 #include "core/trace.hpp"
 #include "simgrid/platform_loader.hpp"
 
@@ -49,13 +50,17 @@ int run(RunOpts& o)
   Simulation sim(spec.platform_file);
   const Cluster& cluster = sim.cluster();
 
-  std::vector<int32_t> all_requests(trace.requests.size());
-  std::iota(all_requests.begin(), all_requests.end(), 0);
-  const Placement placement = placement_entry.fn(
-      PlacementContext{model, cluster, trace, all_requests, spec.redundant_experts_per_gpu, spec.seed});
+  const RequestSplit split = split_requests(trace, spec.train_fraction, spec.seed);
+  const Placement placement = placement_entry.fn(PlacementContext{
+      model, cluster, trace, split.fit, spec.redundant_experts_per_gpu, spec.seed, spec.clusters, spec.signature_tokens});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
-  const Grouping grouping =
-      grouping_entry.fn(GroupingContext{cluster, trace, all_requests, spec.batch_per_gpu, spec.seed});
+  const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
+                                                              &model, &split.fit, spec.signature_tokens, spec.clusters});
+  if (spec.train_fraction > 0)
+    spdlog::info("split: policies fitted on {} requests, {} held-out requests served", split.fit.size(),
+                 split.serve.size());
+  if (!grouping.note.empty())
+    spdlog::info("grouping {}: {}", spec.grouping, grouping.note);
 
   ComputeModel compute(model, ComputeParams{spec.kernel_overhead_s});
   BatchScheduler scheduler(trace, grouping, cluster.num_gpus(), spec.batch_per_gpu, spec.replay, spec.seed);
@@ -142,6 +147,14 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("--placement", s.placement, "expert placement policy (moesim list)")->capture_default_str();
   cmd->add_option("--grouping", s.grouping, "micro-batch grouping policy (moesim list)")->capture_default_str();
   cmd->add_option("--redundant-experts", s.redundant_experts_per_gpu, "redundant expert replicas per GPU")
+      ->capture_default_str();
+  cmd->add_option("--train-fraction", s.train_fraction,
+                  "fit policies on this share of the requests (stratified by label, seeded) and serve the rest; "
+                  "0 = fit and serve all")
+      ->capture_default_str();
+  cmd->add_option("--clusters", s.clusters, "k of the activation clustering (0 = number of nodes)")->capture_default_str();
+  cmd->add_option("--signature-tokens", s.signature_tokens,
+                  "tokens a request is classified from by the signature grouping when it has no prefill")
       ->capture_default_str();
   cmd->add_option("--batch-per-gpu", s.batch_per_gpu, "decode requests per GPU")->capture_default_str();
   cmd->add_option("--steps", s.steps, "decode steps to simulate")->capture_default_str();

@@ -13,5 +13,6 @@ void add_model(CLI::App& app, Action& action);
 void add_trace(CLI::App& app, Action& action);
 void add_run(CLI::App& app, Action& action);
 void add_list(CLI::App& app, Action& action);
+void add_compare(CLI::App& app, Action& action);
 
 } // namespace moesim::cli

@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "core/errors.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -18,6 +19,7 @@ int main(int argc, char** argv)
   app.require_subcommand(1);
   moesim::cli::Action action;
   moesim::cli::add_run(app, action);
+  moesim::cli::add_compare(app, action);
   moesim::cli::add_platform(app, action);
   moesim::cli::add_model(app, action);
   moesim::cli::add_trace(app, action);
@@ -28,6 +30,8 @@ int main(int argc, char** argv)
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  // Logs go to stderr; stdout carries results (tables, summaries) only.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("moesim"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%l] %v");
   try {

@@ -27,19 +27,26 @@ struct PlacementContext {
   const std::vector<int32_t>& fit_requests;   ///< request indices of the fitting (training) split
   int redundant_experts_per_gpu = 0;
   uint64_t seed = 0;
+  int clusters = 0;                           ///< k of the activation clustering (0 = nodes)
+  int signature_tokens = 32;                  ///< see GroupingContext
 };
 
 /// Which GPU (attention data-parallel rank) each request joins.
 struct Grouping {
   std::vector<int> gpu_of_request; ///< [request] -> GPU rank, or -1 for requests not served
+  std::string note;                ///< how it was decided, shown to the user (e.g. what signature was used)
 };
 
 struct GroupingContext {
   const Cluster& cluster;
   const Trace& trace;
-  const std::vector<int32_t>& requests; ///< requests to place, in arrival order
+  const std::vector<int32_t>& requests;     ///< requests to place (the served split), in arrival order
   int batch_per_gpu = 1;
   uint64_t seed = 0;
+  const ModelSpec* model = nullptr;          ///< for groupings that fit on routing
+  const std::vector<int32_t>* fit_requests = nullptr; ///< training split (same as the placement's)
+  int signature_tokens = 32;                 ///< tokens a request is classified from when it has no prefill
+  int clusters = 0;                          ///< k of the activation clustering (0 = nodes)
 };
 
 using PlacementFn = std::function<Placement(const PlacementContext&)>;

@@ -33,6 +33,8 @@ Recorder::Recorder(RecorderShape shape) : shape_(std::move(shape))
   head_.assign(shape_.steps, 0.0);
   step_end_.assign(shape_.steps, 0.0);
   metrics_.assign(shape_.steps, StepMetrics{});
+  layer_intra_tokens_.assign(shape_.moe_layers.size(), 0.0);
+  layer_inter_tokens_.assign(shape_.moe_layers.size(), 0.0);
 }
 
 void Recorder::span(int step, int gpu, int micro, int layer, SpanKind kind, double t0, double t1)
@@ -62,7 +64,10 @@ void Recorder::plan_metrics(const StepPlan& plan)
   for (const auto& mb : plan.micro) {
     for (auto t : mb.tokens)
       m.batch_tokens += static_cast<double>(t);
-    for (const auto& lt : mb.layers) {
+    for (size_t li = 0; li < mb.layers.size(); ++li) {
+      const auto& lt = mb.layers[li];
+      layer_intra_tokens_[li] += static_cast<double>(lt.tokens_intra_node);
+      layer_inter_tokens_[li] += static_cast<double>(lt.tokens_inter_node);
       m.dispatch_intra_tokens += static_cast<double>(lt.tokens_intra_node);
       m.dispatch_inter_tokens += static_cast<double>(lt.tokens_inter_node);
       m.pairs_total += static_cast<double>(lt.pairs_total);
@@ -357,6 +362,19 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     for (int st = 0; st < S; ++st)
       head[st] = head_[st] / shape_.gpus;
     h5::write_vector(ls, "lm_head_s", head);
+
+    // Per MoE layer dispatch traffic (mean bytes per step).
+    std::vector<int64_t> moe_layer(shape_.moe_layers.begin(), shape_.moe_layers.end());
+    std::vector<double> lintra, linter;
+    for (size_t li = 0; li < shape_.moe_layers.size(); ++li) {
+      lintra.push_back(layer_intra_tokens_[li] * shape_.dispatch_bytes_per_token / std::max(1, S));
+      linter.push_back(layer_inter_tokens_[li] * shape_.dispatch_bytes_per_token / std::max(1, S));
+    }
+    h5::CompoundWriter moe_traffic;
+    moe_traffic.add_int("layer", &moe_layer);
+    moe_traffic.add_double("dispatch_intra_bytes", &lintra);
+    moe_traffic.add_double("dispatch_inter_bytes", &linter);
+    moe_traffic.write(root, "moe_layer_traffic");
 
     auto tr = h5::create_group(root, "traffic");
     const hsize_t G = static_cast<hsize_t>(shape_.gpus);

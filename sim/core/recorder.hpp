@@ -86,6 +86,8 @@ private:
   std::vector<std::vector<double>> matrices_; ///< kept dispatch byte matrices, G x G each
   std::vector<std::pair<int, int>> matrix_keys_; ///< (step, moe layer index)
   std::vector<TimelineSpan> timeline_;
+  std::vector<double> layer_intra_tokens_; ///< [moe layer] dispatch token copies inside nodes, summed over steps
+  std::vector<double> layer_inter_tokens_; ///< [moe layer] dispatch token copies across nodes, summed over steps
 };
 
 } // namespace moesim

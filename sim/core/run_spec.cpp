@@ -22,6 +22,12 @@ void RunSpec::validate() const
     throw UsageError("--kernel-overhead must be between 0 and 1 s");
   if (redundant_experts_per_gpu < 0 || redundant_experts_per_gpu > 1024)
     throw UsageError("--redundant-experts must be between 0 and 1024");
+  if (!(train_fraction >= 0 && train_fraction < 1))
+    throw UsageError("--train-fraction must be in [0, 1)");
+  if (clusters < 0 || clusters > 4096)
+    throw UsageError("--clusters must be between 0 (= nodes) and 4096");
+  if (signature_tokens < 1)
+    throw UsageError("--signature-tokens must be >= 1");
   if (matrix_steps < 0 || matrix_layers < 0)
     throw UsageError("--matrix-steps and --matrix-layers must be >= 0");
 }
@@ -34,6 +40,9 @@ nlohmann::json RunSpec::to_json() const
                         {"placement", placement},
                         {"grouping", grouping},
                         {"redundant_experts_per_gpu", redundant_experts_per_gpu},
+                        {"train_fraction", train_fraction},
+                        {"clusters", clusters},
+                        {"signature_tokens", signature_tokens},
                         {"batch_per_gpu", batch_per_gpu},
                         {"steps", steps},
                         {"seed", seed},

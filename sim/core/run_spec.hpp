@@ -16,6 +16,9 @@ struct RunSpec {
   std::string placement = "linear";
   std::string grouping = "round_robin";
   int redundant_experts_per_gpu = 0;
+  double train_fraction = 0;  ///< 0: fit and serve every request; else fit on this share, serve the rest
+  int clusters = 0;           ///< k of the activation clustering (0 = number of nodes)
+  int signature_tokens = 32;  ///< tokens a request is classified from when it has no prefill
   int batch_per_gpu = 32;
   int steps = 64;
   uint64_t seed = 1;

@@ -1,0 +1,101 @@
+// `coactivation`: per MoE layer, the co-activation graph (experts as vertices, edge weight = tokens that choose both
+// experts) partitioned with METIS into one part per node, minimising the co-activation cut (tokens whose experts
+// span nodes); parts are then made exactly equal in size (moving the experts with the weakest ties) and each node's
+// experts are packed onto its GPUs by load. With --redundant-experts, every GPU also hosts replicas of the experts
+// with the highest load per copy (EPLB's rule), placed on the node whose other experts they are tied to most.
+#include "core/errors.hpp"
+#include "policy_util.hpp"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+namespace moesim {
+namespace {
+
+Placement place_coactivation(const PlacementContext& ctx)
+{
+  const int E = ctx.model.num_routed_experts, G = ctx.cluster.num_gpus(), N = ctx.cluster.num_nodes();
+  const int gpn = ctx.cluster.gpus_per_node(), k = ctx.model.top_k, L = ctx.model.num_moe_layers();
+  const int slots = policy::slots_per_gpu("coactivation", E, G, ctx.redundant_experts_per_gpu);
+  if (E % N != 0)
+    throw UsageError("placement coactivation: " + std::to_string(E) + " experts do not divide over " +
+                     std::to_string(N) + " nodes");
+  Placement p;
+  p.replicas.assign(L, std::vector<std::vector<int>>(E));
+  for (int l = 0; l < L; ++l) {
+    std::vector<std::vector<double>> w(E, std::vector<double>(E, 0.0));
+    std::vector<double> load(E, 0.0);
+    for (int32_t r : ctx.fit_requests) {
+      const auto& q = ctx.trace.requests[r];
+      for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
+        const uint16_t* ex = ctx.trace.experts_of(t, l);
+        for (int a = 0; a < k; ++a) {
+          load[ex[a]] += 1;
+          for (int b = a + 1; b < k; ++b) {
+            w[ex[a]][ex[b]] += 1;
+            w[ex[b]][ex[a]] += 1;
+          }
+        }
+      }
+    }
+    const auto part = policy::partition(w, N, ctx.seed + static_cast<uint64_t>(l));
+    std::vector<int> used(G, 0);
+    std::vector<double> gpu_load(G, 0.0);
+    for (int n = 0; n < N; ++n) {
+      std::vector<int> experts;
+      for (int e = 0; e < E; ++e)
+        if (part[e] == n)
+          experts.push_back(e);
+      std::vector<int> gpus(gpn);
+      std::iota(gpus.begin(), gpus.end(), n * gpn);
+      policy::pack_on_gpus(experts, load, gpus, p.replicas[l]);
+      for (int e : experts) {
+        ++used[p.replicas[l][e][0]];
+        gpu_load[p.replicas[l][e][0]] += load[e];
+      }
+    }
+    if (ctx.redundant_experts_per_gpu > 0) {
+      const auto phy2log = policy::replicate_experts(load, slots * G);
+      for (size_t i = static_cast<size_t>(E); i < phy2log.size(); ++i) {
+        const int e = phy2log[i];
+        // The node (without a copy yet) most tied to e, then its least-loaded GPU with a free slot.
+        int best_gpu = -1;
+        double best_tie = -1;
+        for (int n = 0; n < N; ++n) {
+          bool has = false;
+          for (int g : p.replicas[l][e])
+            has |= g / gpn == n;
+          if (has)
+            continue;
+          double tie = 0;
+          for (int b = 0; b < E; ++b)
+            if (part[b] == n)
+              tie += w[e][b];
+          int g_best = -1;
+          for (int g = n * gpn; g < (n + 1) * gpn; ++g)
+            if (used[g] < slots && (g_best < 0 || gpu_load[g] < gpu_load[g_best]))
+              g_best = g;
+          if (g_best >= 0 && tie > best_tie) {
+            best_tie = tie;
+            best_gpu = g_best;
+          }
+        }
+        if (best_gpu < 0)
+          continue; // already on every node
+        p.replicas[l][e].push_back(best_gpu);
+        ++used[best_gpu];
+        gpu_load[best_gpu] += load[e] / static_cast<double>(p.replicas[l][e].size());
+      }
+    }
+  }
+  return p;
+}
+
+const bool registered = PlacementRegistry::instance().add(
+    "coactivation",
+    "METIS partition of the expert co-activation graph into balanced node parts, packed onto GPUs by load",
+    place_coactivation);
+
+} // namespace
+} // namespace moesim

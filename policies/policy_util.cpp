@@ -1,0 +1,414 @@
+#include "policy_util.hpp"
+
+#include "core/errors.hpp"
+
+#include <metis.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+namespace moesim::policy {
+
+std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vector<int32_t>& requests)
+{
+  const int L = trace.num_layers(), E = trace.num_experts, k = trace.top_k;
+  std::vector<std::vector<double>> load(L, std::vector<double>(E, 0.0));
+  for (int32_t r : requests) {
+    const auto& q = trace.requests[r];
+    for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t)
+      for (int l = 0; l < L; ++l) {
+        const uint16_t* ex = trace.experts_of(t, l);
+        for (int j = 0; j < k; ++j)
+          load[l][ex[j]] += 1;
+      }
+  }
+  return load;
+}
+
+int slots_per_gpu(const std::string& policy, int experts, int gpus, int redundant_per_gpu)
+{
+  if (experts % gpus != 0)
+    throw UsageError("placement " + policy + ": " + std::to_string(experts) + " experts do not divide evenly over " +
+                     std::to_string(gpus) + " GPUs");
+  return experts / gpus + redundant_per_gpu;
+}
+
+std::vector<int> balanced_packing(const std::vector<double>& weights, int packs)
+{
+  const int n = static_cast<int>(weights.size());
+  if (packs < 1 || n % packs != 0)
+    throw InternalError("balanced_packing: items do not divide over packs");
+  const int per_pack = n / packs;
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return weights[a] > weights[b]; });
+  std::vector<double> pack_w(packs, 0.0);
+  std::vector<int> pack_n(packs, 0), pack_of(n, -1);
+  for (int item : order) {
+    int best = -1;
+    for (int p = 0; p < packs; ++p)
+      if (pack_n[p] < per_pack && (best < 0 || pack_w[p] < pack_w[best]))
+        best = p;
+    pack_of[item] = best;
+    pack_w[best] += weights[item];
+    ++pack_n[best];
+  }
+  return pack_of;
+}
+
+std::vector<int> replicate_experts(const std::vector<double>& weights, int physical)
+{
+  const int logical = static_cast<int>(weights.size());
+  std::vector<int> phy2log(physical);
+  std::vector<int> count(logical, 1);
+  std::iota(phy2log.begin(), phy2log.begin() + logical, 0);
+  for (int i = logical; i < physical; ++i) {
+    int best = 0;
+    for (int e = 1; e < logical; ++e)
+      if (weights[e] / count[e] > weights[best] / count[best])
+        best = e;
+    phy2log[i] = best;
+    ++count[best];
+  }
+  return phy2log;
+}
+
+void pack_on_gpus(const std::vector<int>& experts, const std::vector<double>& load, const std::vector<int>& gpus,
+                  std::vector<std::vector<int>>& replicas)
+{
+  std::vector<double> w;
+  for (int e : experts)
+    w.push_back(load[e]);
+  const auto pack = balanced_packing(w, static_cast<int>(gpus.size()));
+  for (size_t i = 0; i < experts.size(); ++i)
+    replicas[experts[i]].push_back(gpus[pack[i]]);
+}
+
+SparseVec activation_vector(const Trace& trace, int32_t request, int max_tokens, int phase)
+{
+  const int L = trace.num_layers(), E = trace.num_experts, k = trace.top_k;
+  const auto& q = trace.requests[request];
+  std::vector<double> dense(static_cast<size_t>(L) * E, 0.0);
+  int used = 0;
+  for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
+    if (phase >= 0 && trace.token_phase[t] != phase)
+      continue;
+    if (max_tokens > 0 && used >= max_tokens)
+      break;
+    ++used;
+    for (int l = 0; l < L; ++l) {
+      const uint16_t* ex = trace.experts_of(t, l);
+      for (int j = 0; j < k; ++j)
+        dense[static_cast<size_t>(l) * E + ex[j]] += 1;
+    }
+  }
+  SparseVec x;
+  const double layer_scale = 1.0 / std::sqrt(static_cast<double>(L));
+  for (int l = 0; l < L; ++l) {
+    double norm2 = 0;
+    for (int e = 0; e < E; ++e)
+      norm2 += dense[static_cast<size_t>(l) * E + e] * dense[static_cast<size_t>(l) * E + e];
+    if (norm2 == 0)
+      continue;
+    const double s = layer_scale / std::sqrt(norm2);
+    for (int e = 0; e < E; ++e) {
+      const double v = dense[static_cast<size_t>(l) * E + e];
+      if (v != 0)
+        x.emplace_back(l * E + e, v * s);
+    }
+  }
+  return x;
+}
+
+namespace {
+
+double dist2(const SparseVec& x, const std::vector<double>& c, double c_norm2)
+{
+  // |x - c|^2 = |x|^2 + |c|^2 - 2 x.c, touching only x's non-zeros.
+  double xx = 0, xc = 0;
+  for (auto [i, v] : x) {
+    xx += v * v;
+    xc += v * c[i];
+  }
+  return xx + c_norm2 - 2 * xc;
+}
+
+double norm2(const std::vector<double>& c)
+{
+  double s = 0;
+  for (double v : c)
+    s += v * v;
+  return s;
+}
+
+} // namespace
+
+std::vector<int> nearest_clusters(const ActivationClusters& c, const SparseVec& x)
+{
+  std::vector<std::pair<double, int>> d;
+  for (int j = 0; j < c.k; ++j)
+    d.emplace_back(dist2(x, c.centroids[j], norm2(c.centroids[j])), j);
+  std::sort(d.begin(), d.end());
+  std::vector<int> out;
+  for (auto [v, j] : d)
+    out.push_back(j);
+  return out;
+}
+
+ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector<int32_t>& fit, int k, int nodes,
+                                           uint64_t seed)
+{
+  if (k < 1)
+    k = nodes;
+  const int n = static_cast<int>(fit.size());
+  if (n < k)
+    throw UsageError("activation clustering: " + std::to_string(n) + " fitting requests for k = " + std::to_string(k) +
+                     " clusters (lower --clusters or use a larger trace)");
+  ActivationClusters c;
+  c.k = k;
+  c.dim = trace.num_layers() * trace.num_experts;
+  std::vector<SparseVec> xs;
+  xs.reserve(n);
+  for (int32_t r : fit)
+    xs.push_back(activation_vector(trace, r, 0, -1));
+  auto dense_of = [&](const SparseVec& x) {
+    std::vector<double> d(c.dim, 0.0);
+    for (auto [i, v] : x)
+      d[i] = v;
+    return d;
+  };
+  // Weighted k-means: a request weighs its token count (the steps it holds a batch slot), so clusters follow work,
+  // not request counts. k-means++ seeding (D^2 x weight sampling) and Lloyd iterations, best of several restarts
+  // by weighted inertia.
+  std::vector<double> weight(n);
+  for (int i = 0; i < n; ++i)
+    weight[i] = trace.requests[fit[i]].token_count;
+  std::mt19937_64 rng(seed ^ 0xa0761d6478bd642fULL);
+  double best_inertia = 1e300;
+  for (int restart = 0; restart < 8; ++restart) {
+    std::vector<std::vector<double>> cent;
+    std::discrete_distribution<int> first(weight.begin(), weight.end());
+    cent.push_back(dense_of(xs[first(rng)]));
+    std::vector<double> best(n, 1e300);
+    while (static_cast<int>(cent.size()) < k) {
+      const auto& last = cent.back();
+      const double ln = norm2(last);
+      std::vector<double> p(n);
+      double total = 0;
+      for (int i = 0; i < n; ++i) {
+        best[i] = std::min(best[i], std::max(0.0, dist2(xs[i], last, ln)));
+        p[i] = best[i] * weight[i];
+        total += p[i];
+      }
+      int pick = 0;
+      if (total > 0) {
+        std::discrete_distribution<int> d(p.begin(), p.end());
+        pick = d(rng);
+      }
+      cent.push_back(dense_of(xs[pick]));
+    }
+    std::vector<int> assign(n, -1);
+    double inertia = 0;
+    for (int iter = 0; iter < 100; ++iter) {
+      bool changed = false;
+      inertia = 0;
+      std::vector<double> cn(k);
+      for (int j = 0; j < k; ++j)
+        cn[j] = norm2(cent[j]);
+      for (int i = 0; i < n; ++i) {
+        int bj = 0;
+        double bd = 1e300;
+        for (int j = 0; j < k; ++j) {
+          const double d = dist2(xs[i], cent[j], cn[j]);
+          if (d < bd) {
+            bd = d;
+            bj = j;
+          }
+        }
+        inertia += weight[i] * bd;
+        if (bj != assign[i]) {
+          assign[i] = bj;
+          changed = true;
+        }
+      }
+      if (!changed)
+        break;
+      std::vector<double> mass(k, 0.0);
+      for (auto& cc : cent)
+        std::fill(cc.begin(), cc.end(), 0.0);
+      for (int i = 0; i < n; ++i) {
+        mass[assign[i]] += weight[i];
+        for (auto [d, v] : xs[i])
+          cent[assign[i]][d] += weight[i] * v;
+      }
+      for (int j = 0; j < k; ++j)
+        if (mass[j] > 0)
+          for (double& v : cent[j])
+            v /= mass[j];
+    }
+    if (inertia < best_inertia) {
+      best_inertia = inertia;
+      c.centroids = cent;
+      c.cluster_of_fit = assign;
+    }
+  }
+  // Clusters to nodes, largest first onto the node with the least work so far. Work = tokens: a request holds a
+  // batch slot for as many steps as it has tokens, so token volume (not request count) sets a node's token mix.
+  std::vector<double> size(k, 0);
+  std::vector<int> order(k);
+  for (int i = 0; i < n; ++i)
+    size[c.cluster_of_fit[i]] += trace.requests[fit[i]].token_count;
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return size[a] > size[b]; });
+  std::vector<double> node_requests(nodes, 0);
+  c.node_of_cluster.assign(k, 0);
+  for (int j : order) {
+    const int node = static_cast<int>(std::min_element(node_requests.begin(), node_requests.end()) - node_requests.begin());
+    c.node_of_cluster[j] = node;
+    node_requests[node] += size[j];
+  }
+  return c;
+}
+
+std::vector<int> assign_by_signature(const Trace& trace, const std::vector<int32_t>& requests,
+                                     const ActivationClusters& clusters, int nodes, int signature_tokens,
+                                     int64_t* from_prefill)
+{
+  int64_t total = 0;
+  for (int32_t r : requests)
+    total += trace.requests[r].token_count;
+  const int64_t cap = (total + nodes - 1) / nodes;
+  const bool trace_has_decode = trace.count_phase(Phase::Decode) > 0;
+  std::vector<int64_t> node_tokens(nodes, 0);
+  std::vector<int> out;
+  out.reserve(requests.size());
+  int64_t prefill = 0;
+  for (int32_t r : requests) {
+    const auto& q = trace.requests[r];
+    bool has_prefill = false;
+    for (int64_t t = q.token_offset; t < q.token_offset + q.token_count && !has_prefill; ++t)
+      has_prefill = trace.token_phase[t] == static_cast<uint8_t>(Phase::Prefill);
+    // A trace where every token is prefill (teacher-forced) has no decode to hide: use its first tokens then.
+    const bool use_prefill = has_prefill && trace_has_decode;
+    prefill += use_prefill;
+    const auto x = use_prefill ? activation_vector(trace, r, 0, static_cast<int>(Phase::Prefill))
+                               : activation_vector(trace, r, signature_tokens, -1);
+    int node = -1;
+    for (int c : nearest_clusters(clusters, x))
+      if (node_tokens[clusters.node_of_cluster[c]] < cap) {
+        node = clusters.node_of_cluster[c];
+        break;
+      }
+    node_tokens[node] += q.token_count;
+    out.push_back(node);
+  }
+  if (from_prefill)
+    *from_prefill = prefill;
+  return out;
+}
+
+std::vector<std::vector<double>> coactivation(const Trace& trace, const std::vector<int32_t>& requests, int layer)
+{
+  const int E = trace.num_experts, k = trace.top_k;
+  std::vector<std::vector<double>> w(E, std::vector<double>(E, 0.0));
+  for (int32_t r : requests) {
+    const auto& q = trace.requests[r];
+    for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
+      const uint16_t* ex = trace.experts_of(t, layer);
+      for (int a = 0; a < k; ++a)
+        for (int b = a + 1; b < k; ++b) {
+          w[ex[a]][ex[b]] += 1;
+          w[ex[b]][ex[a]] += 1;
+        }
+    }
+  }
+  return w;
+}
+
+int NodeDealer::deal(int node, int64_t tokens)
+{
+  int best = node * gpn_;
+  for (int g = node * gpn_; g < (node + 1) * gpn_; ++g)
+    if (tokens_[g] < tokens_[best])
+      best = g;
+  tokens_[best] += tokens;
+  return best;
+}
+
+std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts, uint64_t seed,
+                           const std::vector<double>& vertex_weight)
+{
+  const int E = static_cast<int>(w.size());
+  std::vector<int> part(E, 0);
+  if (parts == 1)
+    return part;
+  std::vector<idx_t> xadj{0}, adj, adjw;
+  for (int a = 0; a < E; ++a) {
+    for (int b = 0; b < E; ++b)
+      if (a != b && w[a][b] > 0) {
+        adj.push_back(b);
+        adjw.push_back(static_cast<idx_t>(std::min(w[a][b], 1e9)));
+      }
+    xadj.push_back(static_cast<idx_t>(adj.size()));
+  }
+  idx_t nv = E, ncon = 1, np = parts, objval = 0;
+  // Vertex weights (scaled to integers) make METIS balance load; without them it balances counts.
+  std::vector<idx_t> vw;
+  if (!vertex_weight.empty()) {
+    const double mx = std::max(1e-12, *std::max_element(vertex_weight.begin(), vertex_weight.end()));
+    for (double v : vertex_weight)
+      vw.push_back(1 + static_cast<idx_t>(1000.0 * v / mx));
+  }
+  std::vector<idx_t> out(E, 0);
+  idx_t options[METIS_NOPTIONS];
+  METIS_SetDefaultOptions(options);
+  options[METIS_OPTION_SEED] = static_cast<idx_t>(seed & 0x7fffffff);
+  options[METIS_OPTION_UFACTOR] = 1; // 0.1% imbalance in vertex counts
+  if (adj.empty())
+    return part; // no co-activation at all: every split is as good
+  const int rc = METIS_PartGraphKway(&nv, &ncon, xadj.data(), adj.data(), vw.empty() ? nullptr : vw.data(), nullptr, adjw.data(), &np, nullptr,
+                                     nullptr, options, &objval, out.data());
+  if (rc != METIS_OK)
+    throw InternalError("METIS_PartGraphKway failed with code " + std::to_string(rc));
+  for (int e = 0; e < E; ++e)
+    part[e] = static_cast<int>(out[e]);
+  // Exact balance: move the expert with the weakest tie to its part into an under-full part, until balanced.
+  const int cap = E / parts;
+  for (;;) {
+    std::vector<int> size(parts, 0);
+    for (int p : part)
+      ++size[p];
+    int over = -1, under = -1;
+    for (int p = 0; p < parts; ++p) {
+      if (size[p] > cap && over < 0)
+        over = p;
+      if (size[p] < cap && under < 0)
+        under = p;
+    }
+    if (over < 0)
+      break;
+    int best = -1;
+    double best_gain = -1e300;
+    for (int e = 0; e < E; ++e) {
+      if (part[e] != over)
+        continue;
+      double to_over = 0, to_under = 0;
+      for (int b = 0; b < E; ++b) {
+        if (part[b] == over && b != e)
+          to_over += w[e][b];
+        if (part[b] == under)
+          to_under += w[e][b];
+      }
+      if (to_under - to_over > best_gain) {
+        best_gain = to_under - to_over;
+        best = e;
+      }
+    }
+    part[best] = under;
+  }
+  return part;
+}
+
+} // namespace moesim::policy

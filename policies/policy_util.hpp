@@ -1,0 +1,79 @@
+#pragma once
+// Building blocks shared by the placement and grouping policies (plain functions, no registration here).
+#include "core/policy.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace moesim::policy {
+
+/// Token-expert counts of the given requests: [moe layer][expert].
+std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vector<int32_t>& requests);
+
+/// Checks the experts divide over GPUs and returns the slots per GPU (experts / GPUs + redundant per GPU);
+/// UsageError naming the policy otherwise.
+int slots_per_gpu(const std::string& policy, int experts, int gpus, int redundant_per_gpu);
+
+/// DeepSeek EPLB's balanced_packing: items sorted by weight (descending) go to the lightest pack that still has
+/// room; every pack gets items / packs items. Returns the pack of each item.
+std::vector<int> balanced_packing(const std::vector<double>& weights, int packs);
+
+/// DeepSeek EPLB's replicate_experts: extends `logical` experts to `physical` slots, each extra slot copying the
+/// expert with the largest load per copy. Returns phy2log (first `logical` entries are the identity).
+std::vector<int> replicate_experts(const std::vector<double>& weights, int physical);
+
+/// Places the experts listed in `experts` (loads in `load`) on the GPUs `gpus`, each with `capacity` slots,
+/// balancing load with balanced_packing; appends to replicas[e].
+void pack_on_gpus(const std::vector<int>& experts, const std::vector<double>& load, const std::vector<int>& gpus,
+                  std::vector<std::vector<int>>& replicas);
+
+/// Requests' expert activations, L2-normalised per layer and concatenated (scaled so the whole vector has unit
+/// norm), clustered with token-weighted k-means (k-means++ seeding, Lloyd iterations, best of 8 restarts), and
+/// clusters assigned to nodes with balanced
+/// work (tokens: a request occupies a batch slot for as many steps as it has tokens). Shared by the `activation` placement and the `signature` grouping, which fit identical models
+/// from the same inputs.
+struct ActivationClusters {
+  int k = 0;
+  int dim = 0;                                ///< moe layers x experts
+  std::vector<std::vector<double>> centroids; ///< [k][dim]
+  std::vector<int> node_of_cluster;           ///< [k]
+  std::vector<int> cluster_of_fit;            ///< [i] cluster of fit_requests[i]
+};
+using SparseVec = std::vector<std::pair<int, double>>;
+/// Activation vector of a request from its first `max_tokens` tokens of the given phase (-1 = any phase, 0 = all
+/// tokens when max_tokens <= 0).
+SparseVec activation_vector(const Trace& trace, int32_t request, int max_tokens, int phase);
+ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector<int32_t>& fit_requests, int k,
+                                           int nodes, uint64_t seed);
+/// Clusters ordered from nearest to farthest (squared Euclidean distance to the centroid).
+std::vector<int> nearest_clusters(const ActivationClusters& c, const SparseVec& x);
+
+/// METIS k-way partition of a weighted graph (w[a][b] = edge weight, symmetric) into `parts` parts of exactly equal
+/// size (vertices / parts), balancing `vertex_weight` when given: METIS minimises the cut, then the vertex with the weakest tie to an over-full part moves
+/// to an under-full one until the sizes are equal. Returns the part of each vertex.
+std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts, uint64_t seed,
+                           const std::vector<double>& vertex_weight = {});
+
+/// Co-activation counts of one MoE layer over the given requests: w[a][b] = tokens choosing both a and b.
+std::vector<std::vector<double>> coactivation(const Trace& trace, const std::vector<int32_t>& requests, int layer);
+
+/// The signature rule: each request (in the given order) is classified from its prefill activations (or, when the
+/// trace has no decode phase or the request no prefill, its first `signature_tokens` tokens) to the nearest
+/// centroid whose node still has room; node capacity is an equal share of the requests' tokens. Returns the node of
+/// each request (aligned with `requests`) and counts in `from_prefill` the requests classified from prefill.
+std::vector<int> assign_by_signature(const Trace& trace, const std::vector<int32_t>& requests,
+                                     const ActivationClusters& clusters, int nodes, int signature_tokens,
+                                     int64_t* from_prefill = nullptr);
+
+/// Deals requests to the GPUs of a node: each goes to the node's GPU with the fewest tokens so far (ties: lowest).
+class NodeDealer {
+public:
+  NodeDealer(const Cluster& cluster) : gpn_(cluster.gpus_per_node()), tokens_(cluster.num_gpus(), 0) {}
+  int deal(int node, int64_t tokens);
+
+private:
+  int gpn_;
+  std::vector<int64_t> tokens_;
+};
+
+} // namespace moesim::policy

@@ -1,0 +1,321 @@
+// `moesim compare`: every requested placement x grouping (x redundant experts), fitted on a training split and
+// simulated on the held-out split, one child `moesim run` process per row (SimGrid allows one engine per process),
+// printed as one table against the linear + round_robin baseline and written to HDF5.
+#include "commands.hpp"
+#include "core/atomic_file.hpp"
+#include "core/errors.hpp"
+#include "core/h5.hpp"
+#include "core/run_spec.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace moesim::cli {
+
+namespace {
+
+struct CompareOpts {
+  std::string platform, model, trace, out;
+  std::vector<std::string> placements{"linear", "eplb", "activation", "coactivation"};
+  std::vector<std::string> groupings{"round_robin", "signature"};
+  std::vector<int> redundant{0};
+  std::vector<std::string> rows; ///< explicit placement:grouping:redundant rows (replace the product)
+  double train_fraction = 0.5;
+  int steps = 32, batch = 32, clusters = 0, signature_tokens = 32, jobs = 1;
+  uint64_t seed = 1;
+  std::string dispatch_dtype = "fp8";
+};
+
+struct Row {
+  std::string placement, grouping;
+  int redundant = 0;
+  bool ok = false;
+  std::string error;
+  double tpot = 0, tpot_p99 = 0, inter = 0, intra = 0, load = 0, loc_node = 0, loc_gpu = 0, max_msg = 0;
+  std::vector<double> layer_inter;
+  std::string result_file, log_file;
+  pid_t pid = -1;
+};
+
+std::string self_exe()
+{
+  return std::filesystem::read_symlink("/proc/self/exe").string();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log)
+{
+  const pid_t pid = ::fork();
+  if (pid < 0)
+    throw InternalError("fork failed");
+  if (pid == 0) {
+    std::FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    if (!std::freopen("/dev/null", "w", stdout))
+      _exit(127);
+    std::vector<char*> argv;
+    for (const auto& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void read_row(Row& r)
+{
+  h5::File f = h5::File::open_read(r.result_file);
+  auto root = h5::root(f);
+  auto s = h5::open_group(root, "summary");
+  r.tpot = h5::read_attr_double(s, "tpot_mean_s");
+  r.tpot_p99 = h5::read_attr_double(s, "tpot_p99_s");
+  r.inter = h5::read_attr_double(s, "dispatch_inter_bytes_per_step");
+  r.intra = h5::read_attr_double(s, "dispatch_intra_bytes_per_step");
+  r.load = h5::read_attr_double(s, "expert_load_max_over_mean");
+  r.loc_node = h5::read_attr_double(s, "locality_node");
+  r.loc_gpu = h5::read_attr_double(s, "locality_gpu");
+  r.max_msg = h5::read_attr_double(s, "max_message_bytes");
+  // Per-layer inter-node dispatch bytes from the compound table.
+  hid_t ds = H5Dopen2(root.id, "moe_layer_traffic", H5P_DEFAULT);
+  if (ds >= 0) {
+    h5::Handle dh(ds);
+    h5::Handle mt(H5Tcreate(H5T_COMPOUND, sizeof(double)));
+    H5Tinsert(mt.id(), "dispatch_inter_bytes", 0, H5T_NATIVE_DOUBLE);
+    h5::Handle space(H5Dget_space(ds));
+    hsize_t n = 0;
+    H5Sget_simple_extent_dims(space.id(), &n, nullptr);
+    r.layer_inter.assign(n, 0.0);
+    H5Dread(ds, mt.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, r.layer_inter.data());
+  }
+}
+
+std::vector<std::string> split_list_by(const std::string& s, char sep)
+{
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, sep))
+    out.push_back(item);
+  return out;
+}
+
+bool parse_int(const std::string& s, int& v)
+{
+  try {
+    size_t pos = 0;
+    v = std::stoi(s, &pos);
+    return pos == s.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::string pct(double v, double base)
+{
+  if (base == 0)
+    return "   n/a";
+  char b[32];
+  std::snprintf(b, sizeof b, "%+6.1f%%", 100.0 * (v / base - 1));
+  return b;
+}
+
+int compare(CompareOpts& o)
+{
+  if (o.platform.empty())
+    o.platform = std::string(MOESIM_DATA_DIR) + "/platforms/h100-4n.xml";
+  if (o.model.empty())
+    o.model = default_model_file();
+  if (o.trace.empty())
+    o.trace = default_trace_file();
+  if (o.jobs < 1)
+    throw UsageError("-j must be >= 1");
+  if (!(o.train_fraction > 0 && o.train_fraction < 1))
+    throw UsageError("--train-fraction must be in (0, 1) for compare");
+  std::vector<Row> rows;
+  rows.push_back(Row{"linear", "round_robin", 0});
+  auto is_baseline = [](const std::string& p, const std::string& g, int r) {
+    return p == "linear" && g == "round_robin" && r == 0;
+  };
+  if (!o.rows.empty()) {
+    for (const auto& spec : o.rows) {
+      const auto parts = split_list_by(spec, ':');
+      int r = 0;
+      if (parts.size() != 3 || !parse_int(parts[2], r) || r < 0)
+        throw UsageError("--rows: '" + spec + "' is not placement:grouping:redundant_experts");
+      if (!is_baseline(parts[0], parts[1], r))
+        rows.push_back(Row{parts[0], parts[1], r});
+    }
+  } else {
+    for (int r : o.redundant)
+      for (const auto& p : o.placements)
+        for (const auto& g : o.groupings)
+          // Placements without replicas (linear, round_robin) are the same at every redundancy: listed once.
+          if (!is_baseline(p, g, r) && !(r > 0 && (p == "linear" || p == "round_robin")))
+            rows.push_back(Row{p, g, r});
+  }
+  const auto tmp = std::filesystem::temp_directory_path() / ("moesim-compare-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(tmp);
+  const std::string exe = self_exe();
+  spdlog::info("comparing {} configurations on {} ({} steps each, fitted on {:.0f}% of the requests)", rows.size(),
+               o.trace, o.steps, 100 * o.train_fraction);
+  size_t next = 0, done = 0, running = 0;
+  auto launch = [&](Row& r, size_t i) {
+    r.result_file = (tmp / ("row" + std::to_string(i) + ".h5")).string();
+    r.log_file = (tmp / ("row" + std::to_string(i) + ".log")).string();
+    std::vector<std::string> args{exe, "run", "--platform", o.platform, "--model", o.model, "--trace", o.trace,
+                                  "--placement", r.placement, "--grouping", r.grouping,
+                                  "--redundant-experts", std::to_string(r.redundant),
+                                  "--train-fraction", std::to_string(o.train_fraction),
+                                  "--steps", std::to_string(o.steps), "--batch-per-gpu", std::to_string(o.batch),
+                                  "--seed", std::to_string(o.seed), "--clusters", std::to_string(o.clusters),
+                                  "--signature-tokens", std::to_string(o.signature_tokens),
+                                  "--dispatch-dtype", o.dispatch_dtype, "--matrix-steps", "0", "--out", r.result_file};
+    r.pid = spawn(args, r.log_file);
+  };
+  while (done < rows.size()) {
+    while (running < static_cast<size_t>(o.jobs) && next < rows.size()) {
+      launch(rows[next], next);
+      ++next;
+      ++running;
+    }
+    int status = 0;
+    const pid_t pid = ::wait(&status);
+    if (pid < 0)
+      throw InternalError("wait failed");
+    for (auto& r : rows)
+      if (r.pid == pid) {
+        r.pid = -1;
+        --running;
+        ++done;
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+          read_row(r);
+          r.ok = true;
+        } else {
+          std::ifstream in(r.log_file);
+          std::string line, last;
+          while (std::getline(in, line))
+            if (line.rfind("moesim: ", 0) == 0)
+              last = line;
+          r.error = last.empty() ? "failed (exit status " + std::to_string(WEXITSTATUS(status)) + ")" : last;
+        }
+        std::fprintf(stderr, "[%zu/%zu] %s + %s (redundant %d): %s\n", done, rows.size(), r.placement.c_str(),
+                     r.grouping.c_str(), r.redundant, r.ok ? "done" : r.error.c_str());
+      }
+  }
+  std::filesystem::remove_all(tmp);
+
+  const Row& base = rows[0];
+  if (!base.ok)
+    throw InputError(o.trace, "", "the baseline run failed: " + base.error);
+  std::printf("%-13s %-12s %3s  %14s %8s  %9s %8s  %10s %8s  %7s\n", "placement", "grouping", "red", "inter-node/step",
+              "change", "load max/mean", "change", "TPOT", "change", "node-loc");
+  for (const auto& r : rows) {
+    if (!r.ok) {
+      std::printf("%-13s %-12s %3d  failed: %s\n", r.placement.c_str(), r.grouping.c_str(), r.redundant, r.error.c_str());
+      continue;
+    }
+    std::printf("%-13s %-12s %3d  %11.2f MB %8s  %13.3f %8s  %7.3f ms %8s  %6.1f%%\n", r.placement.c_str(),
+                r.grouping.c_str(), r.redundant, r.inter / 1e6, pct(r.inter, base.inter).c_str(), r.load,
+                pct(r.load, base.load).c_str(), r.tpot * 1e3, pct(r.tpot, base.tpot).c_str(), 100 * r.loc_node);
+  }
+  if (!o.out.empty()) {
+    AtomicFile out(o.out);
+    {
+      h5::File f = h5::File::create(out.temp_path());
+      auto root = h5::root(f);
+      h5::write_attr(root, "moesim_version", std::string(MOESIM_VERSION));
+      h5::write_attr(root, "platform", o.platform);
+      h5::write_attr(root, "model", o.model);
+      h5::write_attr(root, "trace", o.trace);
+      h5::write_attr(root, "train_fraction", o.train_fraction);
+      h5::write_attr(root, "steps", int64_t{o.steps});
+      h5::write_attr(root, "seed", static_cast<int64_t>(o.seed));
+      std::vector<std::string> pl, gr, err;
+      std::vector<int64_t> red, ok;
+      std::vector<double> tp, tp99, inter, intra, load, ln, lg, mm, dinter, dload, dtpot;
+      std::vector<double> per_layer;
+      size_t L = base.layer_inter.size();
+      for (const auto& r : rows) {
+        pl.push_back(r.placement);
+        gr.push_back(r.grouping);
+        err.push_back(r.error);
+        red.push_back(r.redundant);
+        ok.push_back(r.ok);
+        tp.push_back(r.tpot);
+        tp99.push_back(r.tpot_p99);
+        inter.push_back(r.inter);
+        intra.push_back(r.intra);
+        load.push_back(r.load);
+        ln.push_back(r.loc_node);
+        lg.push_back(r.loc_gpu);
+        mm.push_back(r.max_msg);
+        dinter.push_back(r.ok ? r.inter / base.inter - 1 : 0);
+        dload.push_back(r.ok ? r.load / base.load - 1 : 0);
+        dtpot.push_back(r.ok ? r.tpot / base.tpot - 1 : 0);
+        for (size_t l = 0; l < L; ++l)
+          per_layer.push_back(r.ok && l < r.layer_inter.size() ? r.layer_inter[l] : 0.0);
+      }
+      h5::write_strings(root, "placement", pl);
+      h5::write_strings(root, "grouping", gr);
+      h5::write_strings(root, "error", err);
+      h5::CompoundWriter t;
+      t.add_int("redundant_experts_per_gpu", &red);
+      t.add_int("ok", &ok);
+      t.add_double("tpot_mean_s", &tp);
+      t.add_double("tpot_p99_s", &tp99);
+      t.add_double("dispatch_inter_bytes_per_step", &inter);
+      t.add_double("dispatch_intra_bytes_per_step", &intra);
+      t.add_double("expert_load_max_over_mean", &load);
+      t.add_double("locality_node", &ln);
+      t.add_double("locality_gpu", &lg);
+      t.add_double("max_message_bytes", &mm);
+      t.add_double("inter_change_vs_baseline", &dinter);
+      t.add_double("load_change_vs_baseline", &dload);
+      t.add_double("tpot_change_vs_baseline", &dtpot);
+      t.write(root, "rows");
+      h5::write_dataset(root, "layer_dispatch_inter_bytes", per_layer, {rows.size(), L});
+    }
+    out.commit();
+    std::printf("results: %s\n", o.out.c_str());
+  }
+  return 0;
+}
+
+} // namespace
+
+void add_compare(CLI::App& app, Action& action)
+{
+  auto o = std::make_shared<CompareOpts>();
+  auto* cmd = app.add_subcommand("compare", "Fit placements x groupings on a training split, simulate each on the "
+                                            "held-out split, print one table against linear + round_robin");
+  cmd->add_option("--platform", o->platform, "platform XML (default: platforms/h100-4n.xml)");
+  cmd->add_option("--model", o->model, "config.json (default: DeepSeek-V2-Lite)");
+  cmd->add_option("--trace", o->trace, "HDF5 trace (default: the bundled ESFT traces)");
+  cmd->add_option("--placements", o->placements, "placement policies")->delimiter(',')->capture_default_str();
+  cmd->add_option("--groupings", o->groupings, "grouping policies")->delimiter(',')->capture_default_str();
+  cmd->add_option("--redundant-experts", o->redundant, "redundant experts per GPU (a list runs each)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--rows", o->rows, "explicit rows placement:grouping:redundant (comma separated) instead of the "
+                                     "product of --placements, --groupings and --redundant-experts")
+      ->delimiter(',');
+  cmd->add_option("--train-fraction", o->train_fraction, "share of requests to fit on")->capture_default_str();
+  cmd->add_option("--steps", o->steps, "decode steps per configuration")->capture_default_str();
+  cmd->add_option("--batch-per-gpu", o->batch, "decode requests per GPU")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "seed (split, clustering, admission)")->capture_default_str();
+  cmd->add_option("--clusters", o->clusters, "k of the activation clustering (0 = nodes)")->capture_default_str();
+  cmd->add_option("--signature-tokens", o->signature_tokens, "signature length without prefill")->capture_default_str();
+  cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "fp8 or bf16")->capture_default_str();
+  cmd->add_option("-j,--jobs", o->jobs, "simulations in parallel")->capture_default_str();
+  cmd->add_option("-o,--out", o->out, "HDF5 file for the table");
+  cmd->callback([&action, o] { action = [o] { return compare(*o); }; });
+}
+
+} // namespace moesim::cli
