@@ -27,22 +27,21 @@ void rebalance_parts(const std::vector<std::vector<double>>& w, const std::vecto
                      std::vector<int>& part)
 {
   const int n = static_cast<int>(load.size());
+  // tie[v][p]: co-activation of v with the experts of part p (v itself excluded), updated on each swap.
+  std::vector<std::vector<double>> tie(n, std::vector<double>(parts, 0.0));
+  for (int v = 0; v < n; ++v)
+    for (int u = 0; u < n; ++u)
+      if (u != v)
+        tie[v][part[u]] += w[v][u];
+  std::vector<double> pl(parts, 0.0);
+  for (int v = 0; v < n; ++v)
+    pl[part[v]] += load[v];
+  const double mean = std::accumulate(pl.begin(), pl.end(), 0.0) / parts;
   for (int iter = 0; iter < 4 * n; ++iter) {
-    std::vector<double> pl(parts, 0.0);
-    for (int v = 0; v < n; ++v)
-      pl[part[v]] += load[v];
     const int hi = static_cast<int>(std::max_element(pl.begin(), pl.end()) - pl.begin());
     const int lo = static_cast<int>(std::min_element(pl.begin(), pl.end()) - pl.begin());
-    const double mean = std::accumulate(pl.begin(), pl.end(), 0.0) / parts;
     if (pl[hi] <= kBalanceTolerance * mean)
       return;
-    auto tie = [&](int v, int p, int skip) {
-      double t = 0;
-      for (int u = 0; u < n; ++u)
-        if (part[u] == p && u != v && u != skip)
-          t += w[v][u];
-      return t;
-    };
     int best_a = -1, best_b = -1;
     double best_loss = 1e300;
     for (int a = 0; a < n; ++a) {
@@ -54,7 +53,8 @@ void rebalance_parts(const std::vector<std::vector<double>>& w, const std::vecto
         const double new_hi = pl[hi] - load[a] + load[b], new_lo = pl[lo] - load[b] + load[a];
         if (std::max(new_hi, new_lo) >= pl[hi])
           continue;
-        const double loss = tie(a, hi, -1) + tie(b, lo, -1) - tie(a, lo, b) - tie(b, hi, a);
+        // Co-activation kept inside GPUs before minus after swapping a (hi -> lo) and b (lo -> hi).
+        const double loss = tie[a][hi] + tie[b][lo] - (tie[a][lo] - w[a][b]) - (tie[b][hi] - w[b][a]);
         if (loss < best_loss) {
           best_loss = loss;
           best_a = a;
@@ -64,6 +64,18 @@ void rebalance_parts(const std::vector<std::vector<double>>& w, const std::vecto
     }
     if (best_a < 0)
       return;
+    for (int v = 0; v < n; ++v) {
+      if (v != best_a) {
+        tie[v][hi] -= w[v][best_a];
+        tie[v][lo] += w[v][best_a];
+      }
+      if (v != best_b) {
+        tie[v][lo] -= w[v][best_b];
+        tie[v][hi] += w[v][best_b];
+      }
+    }
+    pl[hi] += load[best_b] - load[best_a];
+    pl[lo] += load[best_a] - load[best_b];
     std::swap(part[best_a], part[best_b]);
   }
 }

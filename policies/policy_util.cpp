@@ -11,6 +11,12 @@
 
 namespace moesim::policy {
 
+/// Requests the k-means centroids are fitted on at most (a seeded sample beyond that).
+constexpr int kMaxClusterSample = 2048;
+/// k-means restarts (the lowest weighted inertia wins) and Lloyd iterations per restart.
+constexpr int kRestarts = 4;
+constexpr int kMaxLloydIterations = 50;
+
 std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vector<int32_t>& requests)
 {
   const int L = trace.num_layers(), E = trace.num_experts, k = trace.top_k;
@@ -149,7 +155,7 @@ std::vector<int> nearest_clusters(const ActivationClusters& c, const SparseVec& 
 {
   std::vector<std::pair<double, int>> d;
   for (int j = 0; j < c.k; ++j)
-    d.emplace_back(dist2(x, c.centroids[j], norm2(c.centroids[j])), j);
+    d.emplace_back(dist2(x, c.centroids[j], c.centroid_norm2[j]), j);
   std::sort(d.begin(), d.end());
   std::vector<int> out;
   for (auto [v, j] : d)
@@ -169,10 +175,21 @@ ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector
   ActivationClusters c;
   c.k = k;
   c.dim = trace.num_layers() * trace.num_experts;
+  // Large fitting sets: centroids from a seeded sample of requests, then every request assigned to its nearest
+  // centroid (keeps fitting linear in the number of requests; see docs/policies.md for the timing).
+  std::vector<int> sample(n);
+  std::iota(sample.begin(), sample.end(), 0);
+  if (n > kMaxClusterSample) {
+    std::mt19937_64 srng(seed ^ 0x2545f4914f6cdd1dULL);
+    std::shuffle(sample.begin(), sample.end(), srng);
+    sample.resize(kMaxClusterSample);
+    std::sort(sample.begin(), sample.end());
+  }
+  const int ns = static_cast<int>(sample.size());
   std::vector<SparseVec> xs;
-  xs.reserve(n);
-  for (int32_t r : fit)
-    xs.push_back(activation_vector(trace, r, 0, -1));
+  xs.reserve(ns);
+  for (int i : sample)
+    xs.push_back(activation_vector(trace, fit[i], 0, -1));
   auto dense_of = [&](const SparseVec& x) {
     std::vector<double> d(c.dim, 0.0);
     for (auto [i, v] : x)
@@ -182,22 +199,22 @@ ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector
   // Weighted k-means: a request weighs its token count (the steps it holds a batch slot), so clusters follow work,
   // not request counts. k-means++ seeding (D^2 x weight sampling) and Lloyd iterations, best of several restarts
   // by weighted inertia.
-  std::vector<double> weight(n);
-  for (int i = 0; i < n; ++i)
-    weight[i] = trace.requests[fit[i]].token_count;
+  std::vector<double> weight(ns);
+  for (int i = 0; i < ns; ++i)
+    weight[i] = trace.requests[fit[sample[i]]].token_count;
   std::mt19937_64 rng(seed ^ 0xa0761d6478bd642fULL);
   double best_inertia = 1e300;
-  for (int restart = 0; restart < 8; ++restart) {
+  for (int restart = 0; restart < kRestarts; ++restart) {
     std::vector<std::vector<double>> cent;
     std::discrete_distribution<int> first(weight.begin(), weight.end());
     cent.push_back(dense_of(xs[first(rng)]));
-    std::vector<double> best(n, 1e300);
+    std::vector<double> best(ns, 1e300);
     while (static_cast<int>(cent.size()) < k) {
       const auto& last = cent.back();
       const double ln = norm2(last);
-      std::vector<double> p(n);
+      std::vector<double> p(ns);
       double total = 0;
-      for (int i = 0; i < n; ++i) {
+      for (int i = 0; i < ns; ++i) {
         best[i] = std::min(best[i], std::max(0.0, dist2(xs[i], last, ln)));
         p[i] = best[i] * weight[i];
         total += p[i];
@@ -209,15 +226,15 @@ ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector
       }
       cent.push_back(dense_of(xs[pick]));
     }
-    std::vector<int> assign(n, -1);
+    std::vector<int> assign(ns, -1);
     double inertia = 0;
-    for (int iter = 0; iter < 100; ++iter) {
+    for (int iter = 0; iter < kMaxLloydIterations; ++iter) {
       bool changed = false;
       inertia = 0;
       std::vector<double> cn(k);
       for (int j = 0; j < k; ++j)
         cn[j] = norm2(cent[j]);
-      for (int i = 0; i < n; ++i) {
+      for (int i = 0; i < ns; ++i) {
         int bj = 0;
         double bd = 1e300;
         for (int j = 0; j < k; ++j) {
@@ -238,7 +255,7 @@ ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector
       std::vector<double> mass(k, 0.0);
       for (auto& cc : cent)
         std::fill(cc.begin(), cc.end(), 0.0);
-      for (int i = 0; i < n; ++i) {
+      for (int i = 0; i < ns; ++i) {
         mass[assign[i]] += weight[i];
         for (auto [d, v] : xs[i])
           cent[assign[i]][d] += weight[i] * v;
@@ -251,7 +268,27 @@ ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector
     if (inertia < best_inertia) {
       best_inertia = inertia;
       c.centroids = cent;
-      c.cluster_of_fit = assign;
+    }
+  }
+  c.centroid_norm2.clear();
+  for (const auto& cc : c.centroids)
+    c.centroid_norm2.push_back(norm2(cc));
+  // Every fitting request to its nearest centroid.
+  c.cluster_of_fit.assign(n, 0);
+  {
+    std::vector<double> cn(k);
+    for (int j = 0; j < k; ++j)
+      cn[j] = norm2(c.centroids[j]);
+    for (int i = 0; i < n; ++i) {
+      const SparseVec x = activation_vector(trace, fit[i], 0, -1);
+      double bd = 1e300;
+      for (int j = 0; j < k; ++j) {
+        const double d = dist2(x, c.centroids[j], cn[j]);
+        if (d < bd) {
+          bd = d;
+          c.cluster_of_fit[i] = j;
+        }
+      }
     }
   }
   // Clusters to nodes, largest first onto the node with the least work so far. Work = tokens: a request holds a
@@ -325,6 +362,44 @@ std::vector<std::vector<double>> coactivation(const Trace& trace, const std::vec
     }
   }
   return w;
+}
+
+std::vector<std::vector<int>> eplb_layer(const std::vector<double>& w, int physical, int n_groups, int nodes, int gpus)
+{
+  const int E = static_cast<int>(w.size());
+  const int group_size = E / n_groups, groups_per_node = n_groups / nodes;
+  const int experts_per_node = E / nodes, phy_per_node = physical / nodes, gpus_per_node = gpus / nodes;
+  std::vector<std::vector<int>> replicas(E);
+  // Step 1: groups onto nodes.
+  std::vector<double> group_w(n_groups, 0.0);
+  for (int e = 0; e < E; ++e)
+    group_w[e / group_size] += w[e];
+  const auto group_node = balanced_packing(group_w, nodes);
+  for (int node = 0; node < nodes; ++node) {
+    std::vector<int> experts; // logical experts of this node, in group order
+    for (int g = 0; g < n_groups; ++g)
+      if (group_node[g] == node)
+        for (int i = 0; i < group_size; ++i)
+          experts.push_back(g * group_size + i);
+    if (static_cast<int>(experts.size()) != experts_per_node || groups_per_node * group_size != experts_per_node)
+      throw InternalError("eplb: node packing broke the group balance");
+    // Step 2: replicate inside the node.
+    std::vector<double> node_w;
+    for (int e : experts)
+      node_w.push_back(w[e]);
+    const auto phy2log = replicate_experts(node_w, phy_per_node);
+    std::vector<int> count(experts.size(), 0);
+    for (int x : phy2log)
+      ++count[x];
+    // Step 3: replicas onto the node's GPUs by load per replica.
+    std::vector<double> phy_w;
+    for (int x : phy2log)
+      phy_w.push_back(node_w[x] / count[x]);
+    const auto gpu_of = balanced_packing(phy_w, gpus_per_node);
+    for (size_t i = 0; i < phy2log.size(); ++i)
+      replicas[experts[phy2log[i]]].push_back(node * gpus_per_node + gpu_of[i]);
+  }
+  return replicas;
 }
 
 int NodeDealer::deal(int node, int64_t tokens)

@@ -22,13 +22,18 @@ std::vector<int> balanced_packing(const std::vector<double>& weights, int packs)
 /// expert with the largest load per copy. Returns phy2log (first `logical` entries are the identity).
 std::vector<int> replicate_experts(const std::vector<double>& weights, int physical);
 
+/// DeepSeek EPLB's rebalance_experts_hierarchical for one layer: `n_groups` expert groups packed onto `nodes`,
+/// `physical` replica slots made inside each node by replicate_experts, packed onto the node's `gpus / nodes` GPUs
+/// by load per replica. Global EPLB is n_groups = nodes = 1. Returns the GPUs of every expert's copies.
+std::vector<std::vector<int>> eplb_layer(const std::vector<double>& w, int physical, int n_groups, int nodes, int gpus);
+
 /// Places the experts listed in `experts` (loads in `load`) on the GPUs `gpus`, each with `capacity` slots,
 /// balancing load with balanced_packing; appends to replicas[e].
 void pack_on_gpus(const std::vector<int>& experts, const std::vector<double>& load, const std::vector<int>& gpus,
                   std::vector<std::vector<int>>& replicas);
 
 /// Requests' expert activations, L2-normalised per layer and concatenated (scaled so the whole vector has unit
-/// norm), clustered with token-weighted k-means (k-means++ seeding, Lloyd iterations, best of 8 restarts), and
+/// norm), clustered with token-weighted k-means (k-means++ seeding, Lloyd iterations, best of 4 restarts), and
 /// clusters assigned to nodes with balanced
 /// work (tokens: a request occupies a batch slot for as many steps as it has tokens). Shared by the `activation` placement and the `signature` grouping, which fit identical models
 /// from the same inputs.
@@ -36,6 +41,7 @@ struct ActivationClusters {
   int k = 0;
   int dim = 0;                                ///< moe layers x experts
   std::vector<std::vector<double>> centroids; ///< [k][dim]
+  std::vector<double> centroid_norm2;         ///< [k] squared norms of the centroids
   std::vector<int> node_of_cluster;           ///< [k]
   std::vector<int> cluster_of_fit;            ///< [i] cluster of fit_requests[i]
 };

@@ -54,6 +54,7 @@ int run(RunOpts& o)
   const Placement placement = placement_entry.fn(PlacementContext{
       model, cluster, trace, split.fit, spec.redundant_experts_per_gpu, spec.seed, spec.clusters, spec.signature_tokens});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
+  check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts_per_gpu);
   const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
                                                               &model, &split.fit, spec.signature_tokens, spec.clusters});
   if (spec.train_fraction > 0)

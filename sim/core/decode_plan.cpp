@@ -3,6 +3,7 @@
 #include "core/errors.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <numeric>
 
 namespace moesim {
@@ -26,6 +27,44 @@ std::string replay_phase_name(ReplayPhase p)
     case ReplayPhase::All: return "all";
   }
   return "?";
+}
+
+double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int gpu)
+{
+  double dense = 0;
+  for (int l = 0; l < m.num_layers; ++l) {
+    dense += static_cast<double>(m.attention_params()) * m.param_bytes;
+    if (m.is_moe_layer(l))
+      dense += 3.0 * m.hidden_size * m.shared_expert_ffn_size * m.num_shared_experts * m.expert_param_bytes +
+               static_cast<double>(m.hidden_size) * m.num_routed_experts * m.param_bytes;
+    else
+      dense += 3.0 * m.hidden_size * m.dense_ffn_size * m.param_bytes;
+  }
+  dense += 2.0 * static_cast<double>(m.hidden_size) * m.vocab_size * m.param_bytes; // embeddings + LM head
+  double experts = 0;
+  for (const auto& layer : placement.replicas)
+    for (const auto& reps : layer)
+      for (int g : reps)
+        if (g == gpu)
+          experts += static_cast<double>(m.expert_params()) * m.expert_param_bytes;
+  return dense + experts;
+}
+
+void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
+                       const std::string& placement_name, int redundant_per_gpu)
+{
+  for (int g = 0; g < cluster.num_gpus(); ++g) {
+    const double need = weight_bytes_on_gpu(model, placement, g);
+    if (need > cluster.gpu(g).hbm_capacity_bytes) {
+      char buf[320];
+      std::snprintf(buf, sizeof buf,
+                    "placement %s with %d redundant experts per GPU puts %.1f GB of weights on GPU %d (%s), more "
+                    "than its HBM capacity of %.1f GB: lower --redundant-experts or use more GPUs",
+                    placement_name.c_str(), redundant_per_gpu, need / 1e9, g, cluster.gpu(g).host_name.c_str(),
+                    cluster.gpu(g).hbm_capacity_bytes / 1e9);
+      throw UsageError(buf);
+    }
+  }
 }
 
 BatchScheduler::BatchScheduler(const Trace& trace, const Grouping& grouping, int num_gpus, int batch_per_gpu,

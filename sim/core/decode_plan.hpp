@@ -48,6 +48,13 @@ private:
   std::mt19937_64 rng_;
 };
 
+/// Bytes of weights GPU `gpu` holds: every layer's attention, dense FFNs, shared experts, embeddings and LM head
+/// (replicated), plus its routed expert copies under the placement.
+double weight_bytes_on_gpu(const ModelSpec& model, const Placement& placement, int gpu);
+/// UsageError when some GPU's weights exceed its HBM capacity (names the GPU, the need and the capacity).
+void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
+                       const std::string& placement_name, int redundant_per_gpu);
+
 /// Token counts of one MoE layer's dispatch for one micro-batch (combine is its transpose).
 struct LayerTraffic {
   /// out[src] = (dst, tokens) with dst != src and tokens > 0, ascending dst.

@@ -10,6 +10,7 @@ import sys
 
 import h5py
 import numpy as np
+import pandas as pd
 
 
 def fail(msg):
@@ -27,6 +28,11 @@ def golden(path, golden_path, update):
                 fail(f"{path}: missing attribute {attr}")
         config = json.loads(f.attrs["config"])
         steps = f["steps"][:]
+        frame = pd.DataFrame(steps)  # the compound tables open in pandas as they are
+        if list(frame.columns[:3]) != ["step", "tpot_s", "end_s"]:
+            fail(f"steps table columns: {list(frame.columns)}")
+        if len(pd.DataFrame(f["layers"][:])) != 27 or len(pd.DataFrame(f["moe_layer_traffic"][:])) != 26:
+            fail("layers / moe_layer_traffic tables have the wrong length")
         if len(steps) != config["steps"]:
             fail(f"steps table has {len(steps)} rows, config says {config['steps']}")
         if not np.allclose(np.diff(steps["end_s"]), steps["tpot_s"][1:]):

@@ -28,4 +28,18 @@ expect_ok "$MOESIM" trace import --format gptoss-json --model "$SRC/data/models/
 "$MOESIM" trace info g.h5 | grep -q "decode 215" && pass "gpt-oss trace info" || fail "gpt-oss trace info"
 "$MOESIM" trace info "$BLD/data/esft-deepseek-v2-lite.h5" | grep -q "requests: 213, tokens: 33279" \
   && pass "bundled ESFT trace info" || fail "bundled ESFT trace info"
+# compare: a short table against the baseline, written to HDF5 readable by h5py.
+if "$MOESIM" compare --steps 2 --rows linear:round_robin:0,activation:signature:0,magic:round_robin:0 -j 2 -o c.h5 \
+    > cmp.txt 2> cmp.err; then pass "compare runs"; else fail "compare: $(cat cmp.err)"; fi
+grep -q "^activation    signature" cmp.txt && pass "compare table has the activation row" || fail "compare table: $(cat cmp.txt)"
+grep -q "magic.*failed: moesim: error: unknown placement policy 'magic'" cmp.txt && pass "a failing row is reported" \
+  || fail "failing row not reported: $(cat cmp.txt)"
+$PY -c "
+import h5py, pandas
+f = h5py.File('c.h5'); rows = pandas.DataFrame(f['rows'][:])
+assert list(f['placement'].asstr()[:]) == ['linear', 'activation', 'magic'], f['placement'][:]
+assert rows.ok.tolist() == [1, 1, 0] and rows.inter_change_vs_baseline[0] == 0
+assert f['layer_dispatch_inter_bytes'].shape == (3, 26)
+" 2>/dev/null && pass "compare HDF5 opens with h5py/pandas" || fail "compare HDF5"
+expect_fail 2 "--rows: 'linear:round_robin' is not placement:grouping:redundant_experts" "$MOESIM" compare --rows linear:round_robin
 finish

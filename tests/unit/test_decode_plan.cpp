@@ -162,3 +162,21 @@ TEST_CASE("Two request families on disjoint experts, grouped by family and place
     }
   }
 }
+
+TEST_CASE("Weights must fit in HBM: replicas beyond capacity are refused with the numbers")
+{
+  ModelSpec m = test::tiny_model(2, 8, 2);
+  Cluster c = Cluster::uniform(1, 2, h100_sxm());
+  Placement p = linear_placement(2, 8, 2);
+  const double one_gpu = weight_bytes_on_gpu(m, p, 0);
+  // 4 experts x 2 layers x 3 x 256 x 512 params x 2 bytes on GPU 0, plus replicated parts.
+  CHECK(one_gpu > 8 * 3.0 * 256 * 512 * 2);
+  CHECK_NOTHROW(check_weights_fit(m, c, p, "linear", 0));
+  GpuInfo tiny = h100_sxm();
+  tiny.hbm_capacity_bytes = 1e6;
+  Cluster small = Cluster::uniform(1, 2, tiny);
+  CHECK_THROWS_WITH(check_weights_fit(m, small, p, "eplb", 3),
+                    Catch::Matchers::StartsWith("placement eplb with 3 redundant experts per GPU puts ") &&
+                        Catch::Matchers::Contains("GB of weights on GPU 0 (gpu-0-0), more than its HBM capacity of "
+                                                  "0.0 GB: lower --redundant-experts or use more GPUs"));
+}
