@@ -135,7 +135,8 @@ Placement place_activation(const PlacementContext& ctx)
         if (node_of[e] == n)
           experts.push_back(e);
       // Inside the node, experts that tokens choose together share a GPU (a token is sent once per destination
-      // GPU): METIS on the node's co-activation subgraph, equal expert counts per GPU.
+      // GPU): METIS on the node's co-activation subgraph balanced by load, equal expert counts per GPU, then
+      // swaps until the most loaded GPU is within kBalanceTolerance of the node mean.
       std::vector<std::vector<double>> sub(experts.size(), std::vector<double>(experts.size(), 0.0));
       for (size_t a = 0; a < experts.size(); ++a)
         for (size_t b = 0; b < experts.size(); ++b)

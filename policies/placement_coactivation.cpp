@@ -16,29 +16,17 @@ namespace {
 Placement place_coactivation(const PlacementContext& ctx)
 {
   const int E = ctx.model.num_routed_experts, G = ctx.cluster.num_gpus(), N = ctx.cluster.num_nodes();
-  const int gpn = ctx.cluster.gpus_per_node(), k = ctx.model.top_k, L = ctx.model.num_moe_layers();
+  const int gpn = ctx.cluster.gpus_per_node(), L = ctx.model.num_moe_layers();
   const int slots = policy::slots_per_gpu("coactivation", E, G, ctx.redundant_experts_per_gpu);
   if (E % N != 0)
     throw UsageError("placement coactivation: " + std::to_string(E) + " experts do not divide over " +
                      std::to_string(N) + " nodes");
   Placement p;
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
+  const auto loads = policy::expert_loads(ctx.trace, ctx.fit_requests);
   for (int l = 0; l < L; ++l) {
-    std::vector<std::vector<double>> w(E, std::vector<double>(E, 0.0));
-    std::vector<double> load(E, 0.0);
-    for (int32_t r : ctx.fit_requests) {
-      const auto& q = ctx.trace.requests[r];
-      for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
-        const uint16_t* ex = ctx.trace.experts_of(t, l);
-        for (int a = 0; a < k; ++a) {
-          load[ex[a]] += 1;
-          for (int b = a + 1; b < k; ++b) {
-            w[ex[a]][ex[b]] += 1;
-            w[ex[b]][ex[a]] += 1;
-          }
-        }
-      }
-    }
+    const auto w = policy::coactivation(ctx.trace, ctx.fit_requests, l);
+    const auto& load = loads[l];
     const auto part = policy::partition(w, N, ctx.seed + static_cast<uint64_t>(l));
     std::vector<int> used(G, 0);
     std::vector<double> gpu_load(G, 0.0);

@@ -174,6 +174,29 @@ RecorderShape shape_for(const DecodeFixture& f, int steps, int gpus, int gpn, in
   return s;
 }
 
+/// Step end times computed by hand from an identical, independent planner for a single GPU: it never
+/// communicates, so a step is the sum of its compute phases (micro-batches serialise on the one GPU).
+std::vector<double> single_gpu_step_ends(const DecodeFixture& f, const ComputeModel& cm, const Cluster& cluster,
+                                         int micro, int steps)
+{
+  BatchScheduler s(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
+  DecodePlanner p(f.trace, f.model, cluster, f.placement, cm, s, micro);
+  std::vector<double> ends;
+  double t = 0;
+  for (int st = 0; st < steps; ++st) {
+    StepPlan plan = p.next_step();
+    for (const auto& mb : plan.micro) {
+      for (int l = 0; l < f.model.num_layers; ++l) {
+        const int moe = f.model.moe_index(l);
+        t += moe < 0 ? mb.dense_layer_s[0] : mb.moe_pre_s[0] + mb.layers[moe].expert_time_s[0];
+      }
+      t += mb.lm_head_s[0];
+    }
+    ends.push_back(t);
+  }
+  return ends;
+}
+
 int decode_single_gpu_equals_compute()
 {
   test::TempDir tmp;
@@ -185,22 +208,10 @@ int decode_single_gpu_equals_compute()
   const int steps = 3;
   Recorder rec(shape_for(f, steps, 1, 1, 1));
   sim.run(p1, f.model, steps, 512, 512, rec, nullptr);
-  // Hand computation from an identical, independent planner: a single GPU never communicates, so a step is the
-  // sum of its compute phases.
-  BatchScheduler s2(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
-  DecodePlanner p2(f.trace, f.model, sim.cluster(), f.placement, cm, s2, 1);
-  double t = 0;
   const auto ends = rec.step_end_times();
-  for (int st = 0; st < steps; ++st) {
-    StepPlan plan = p2.next_step();
-    const auto& mb = plan.micro[0];
-    for (int l = 0; l < f.model.num_layers; ++l) {
-      const int moe = f.model.moe_index(l);
-      t += moe < 0 ? mb.dense_layer_s[0] : mb.moe_pre_s[0] + mb.layers[moe].expert_time_s[0];
-    }
-    t += mb.lm_head_s[0];
-    check_close(("end of step " + std::to_string(st)).c_str(), ends[st], t, 1e-9);
-  }
+  const auto want = single_gpu_step_ends(f, cm, sim.cluster(), 1, steps);
+  for (int st = 0; st < steps; ++st)
+    check_close(("end of step " + std::to_string(st)).c_str(), ends[st], want[st], 1e-9);
   return 0;
 }
 
@@ -240,22 +251,9 @@ int decode_two_microbatches()
   DecodePlanner p1(f.trace, f.model, sim.cluster(), f.placement, cm, s1, 2);
   Recorder rec(shape_for(f, 2, 1, 1, 2));
   sim.run(p1, f.model, 2, 512, 512, rec, nullptr);
-  // One GPU, no communication: the two micro-batches serialise on the compute engine, so a step takes the sum of
-  // both micro-batches' compute.
-  BatchScheduler s2(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
-  DecodePlanner p2(f.trace, f.model, sim.cluster(), f.placement, cm, s2, 2);
-  double t = 0;
-  for (int st = 0; st < 2; ++st) {
-    StepPlan plan = p2.next_step();
-    for (const auto& mb : plan.micro) {
-      for (int l = 0; l < f.model.num_layers; ++l) {
-        const int moe = f.model.moe_index(l);
-        t += moe < 0 ? mb.dense_layer_s[0] : mb.moe_pre_s[0] + mb.layers[moe].expert_time_s[0];
-      }
-      t += mb.lm_head_s[0];
-    }
-  }
-  check_close("two micro-batches on one GPU serialise", rec.step_end_times()[1], t, 1e-9);
+  // One GPU, no communication: the two micro-batches serialise on the compute engine.
+  check_close("two micro-batches on one GPU serialise", rec.step_end_times()[1],
+              single_gpu_step_ends(f, cm, sim.cluster(), 2, 2)[1], 1e-9);
   return 0;
 }
 
