@@ -12,7 +12,7 @@
 namespace moesim::policy {
 
 /// Requests the k-means centroids are fitted on at most (a seeded sample beyond that).
-constexpr int kMaxClusterSample = 2048;
+constexpr int kMaxClusterSample = 1024;
 /// k-means restarts (the lowest weighted inertia wins) and Lloyd iterations per restart.
 constexpr int kRestarts = 4;
 constexpr int kMaxLloydIterations = 50;
@@ -96,7 +96,11 @@ SparseVec activation_vector(const Trace& trace, int32_t request, int max_tokens,
 {
   const int L = trace.num_layers(), E = trace.num_experts, k = trace.top_k;
   const auto& q = trace.requests[request];
-  std::vector<double> dense(static_cast<size_t>(L) * E, 0.0);
+  // Counts in a reused dense buffer; only the touched entries are read back and cleared (O(tokens x L x k)).
+  thread_local std::vector<double> dense;
+  thread_local std::vector<int> touched;
+  dense.resize(static_cast<size_t>(L) * E, 0.0);
+  touched.clear();
   int used = 0;
   for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
     if (phase >= 0 && trace.token_phase[t] != phase)
@@ -106,24 +110,23 @@ SparseVec activation_vector(const Trace& trace, int32_t request, int max_tokens,
     ++used;
     for (int l = 0; l < L; ++l) {
       const uint16_t* ex = trace.experts_of(t, l);
-      for (int j = 0; j < k; ++j)
-        dense[static_cast<size_t>(l) * E + ex[j]] += 1;
+      for (int j = 0; j < k; ++j) {
+        const int i = l * E + ex[j];
+        if (dense[i] == 0)
+          touched.push_back(i);
+        dense[i] += 1;
+      }
     }
   }
+  std::vector<double> layer_norm2(L, 0.0);
+  for (int i : touched)
+    layer_norm2[i / E] += dense[i] * dense[i];
   SparseVec x;
+  x.reserve(touched.size());
   const double layer_scale = 1.0 / std::sqrt(static_cast<double>(L));
-  for (int l = 0; l < L; ++l) {
-    double norm2 = 0;
-    for (int e = 0; e < E; ++e)
-      norm2 += dense[static_cast<size_t>(l) * E + e] * dense[static_cast<size_t>(l) * E + e];
-    if (norm2 == 0)
-      continue;
-    const double s = layer_scale / std::sqrt(norm2);
-    for (int e = 0; e < E; ++e) {
-      const double v = dense[static_cast<size_t>(l) * E + e];
-      if (v != 0)
-        x.emplace_back(l * E + e, v * s);
-    }
+  for (int i : touched) {
+    x.emplace_back(i, dense[i] * layer_scale / std::sqrt(layer_norm2[i / E]));
+    dense[i] = 0;
   }
   return x;
 }
@@ -349,18 +352,26 @@ std::vector<int> assign_by_signature(const Trace& trace, const std::vector<int32
 std::vector<std::vector<double>> coactivation(const Trace& trace, const std::vector<int32_t>& requests, int layer)
 {
   const int E = trace.num_experts, k = trace.top_k;
-  std::vector<std::vector<double>> w(E, std::vector<double>(E, 0.0));
+  // Flat float counts while scanning (cache-friendly), widened at the end.
+  std::vector<float> flat(static_cast<size_t>(E) * E, 0.0f);
   for (int32_t r : requests) {
     const auto& q = trace.requests[r];
     for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
       const uint16_t* ex = trace.experts_of(t, layer);
       for (int a = 0; a < k; ++a)
-        for (int b = a + 1; b < k; ++b) {
-          w[ex[a]][ex[b]] += 1;
-          w[ex[b]][ex[a]] += 1;
-        }
+        for (int b = a + 1; b < k; ++b)
+          flat[static_cast<size_t>(ex[a]) * E + ex[b]] += 1.0f;
     }
   }
+  std::vector<std::vector<double>> w(E, std::vector<double>(E, 0.0));
+  for (int a = 0; a < E; ++a)
+    for (int b = 0; b < E; ++b) {
+      const double v = flat[static_cast<size_t>(a) * E + b];
+      w[a][b] += v;
+      w[b][a] += v;
+    }
+  for (int a = 0; a < E; ++a)
+    w[a][a] = 0; // a token's top-k experts are distinct; keep the diagonal empty
   return w;
 }
 
