@@ -108,8 +108,9 @@ Placement place_activation(const PlacementContext& ctx)
   Placement p;
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
   const int per_node = E / N;
+  const auto coact_all = policy::coactivation(ctx.trace, ctx.fit_requests);
   for (int l = 0; l < L; ++l) {
-    const auto coact = policy::coactivation(ctx.trace, ctx.fit_requests, l);
+    const auto& coact = coact_all[l];
     // Primary copies: the (node, expert) pairs with most demand first.
     std::vector<std::tuple<double, int, int>> pairs;
     for (int n = 0; n < N; ++n)

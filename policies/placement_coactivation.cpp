@@ -24,8 +24,9 @@ Placement place_coactivation(const PlacementContext& ctx)
   Placement p;
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
   const auto loads = policy::expert_loads(ctx.trace, ctx.fit_requests);
+  const auto coact = policy::coactivation(ctx.trace, ctx.fit_requests);
   for (int l = 0; l < L; ++l) {
-    const auto w = policy::coactivation(ctx.trace, ctx.fit_requests, l);
+    const auto& w = coact[l];
     const auto& load = loads[l];
     const auto part = policy::partition(w, N, ctx.seed + static_cast<uint64_t>(l));
     std::vector<int> used(G, 0);

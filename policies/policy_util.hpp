@@ -60,8 +60,8 @@ std::vector<int> nearest_clusters(const ActivationClusters& c, const SparseVec& 
 std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts, uint64_t seed,
                            const std::vector<double>& vertex_weight = {});
 
-/// Co-activation counts of one MoE layer over the given requests: w[a][b] = tokens choosing both a and b.
-std::vector<std::vector<double>> coactivation(const Trace& trace, const std::vector<int32_t>& requests, int layer);
+/// Co-activation counts over the given requests: w[layer][a][b] = tokens choosing both a and b at that MoE layer.
+std::vector<std::vector<std::vector<double>>> coactivation(const Trace& trace, const std::vector<int32_t>& requests);
 
 /// The signature rule: each request (in the given order) is classified from its prefill activations (or, when the
 /// trace has no decode phase or the request no prefill, its first `signature_tokens` tokens) to the nearest
