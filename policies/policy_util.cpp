@@ -271,35 +271,19 @@ ActivationClusters fit_activation_clusters(const Trace& trace, const std::vector
     if (inertia < best_inertia) {
       best_inertia = inertia;
       c.centroids = cent;
+      c.cluster_of_sample = assign;
     }
   }
   c.centroid_norm2.clear();
   for (const auto& cc : c.centroids)
     c.centroid_norm2.push_back(norm2(cc));
-  // Every fitting request to its nearest centroid.
-  c.cluster_of_fit.assign(n, 0);
-  {
-    std::vector<double> cn(k);
-    for (int j = 0; j < k; ++j)
-      cn[j] = norm2(c.centroids[j]);
-    for (int i = 0; i < n; ++i) {
-      const SparseVec x = activation_vector(trace, fit[i], 0, -1);
-      double bd = 1e300;
-      for (int j = 0; j < k; ++j) {
-        const double d = dist2(x, c.centroids[j], cn[j]);
-        if (d < bd) {
-          bd = d;
-          c.cluster_of_fit[i] = j;
-        }
-      }
-    }
-  }
   // Clusters to nodes, largest first onto the node with the least work so far. Work = tokens: a request holds a
   // batch slot for as many steps as it has tokens, so token volume (not request count) sets a node's token mix.
+  // Cluster sizes from the sample (all fitting requests when there are at most kMaxClusterSample).
   std::vector<double> size(k, 0);
   std::vector<int> order(k);
-  for (int i = 0; i < n; ++i)
-    size[c.cluster_of_fit[i]] += trace.requests[fit[i]].token_count;
+  for (int i = 0; i < ns; ++i)
+    size[c.cluster_of_sample[i]] += weight[i];
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return size[a] > size[b]; });
   std::vector<double> node_requests(nodes, 0);

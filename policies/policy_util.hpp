@@ -43,7 +43,7 @@ struct ActivationClusters {
   std::vector<std::vector<double>> centroids; ///< [k][dim]
   std::vector<double> centroid_norm2;         ///< [k] squared norms of the centroids
   std::vector<int> node_of_cluster;           ///< [k]
-  std::vector<int> cluster_of_fit;            ///< [i] cluster of fit_requests[i]
+  std::vector<int> cluster_of_sample;         ///< cluster of each request the centroids were fitted on
 };
 using SparseVec = std::vector<std::pair<int, double>>;
 /// Activation vector of a request from its first `max_tokens` tokens of the given phase (-1 = any phase, 0 = all
@@ -74,7 +74,7 @@ std::vector<int> assign_by_signature(const Trace& trace, const std::vector<int32
 /// Deals requests to the GPUs of a node: each goes to the node's GPU with the fewest tokens so far (ties: lowest).
 class NodeDealer {
 public:
-  NodeDealer(const Cluster& cluster) : gpn_(cluster.gpus_per_node()), tokens_(cluster.num_gpus(), 0) {}
+  explicit NodeDealer(const Cluster& cluster) : gpn_(cluster.gpus_per_node()), tokens_(cluster.num_gpus(), 0) {}
   int deal(int node, int64_t tokens);
 
 private:

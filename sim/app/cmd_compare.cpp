@@ -34,6 +34,7 @@ struct CompareOpts {
 };
 
 struct Row {
+  Row(std::string p, std::string g, int r) : placement(std::move(p)), grouping(std::move(g)), redundant(r) {}
   std::string placement, grouping;
   int redundant = 0;
   bool ok = false;
@@ -137,7 +138,7 @@ int compare(CompareOpts& o)
   if (!(o.train_fraction > 0 && o.train_fraction < 1))
     throw UsageError("--train-fraction must be in (0, 1) for compare");
   std::vector<Row> rows;
-  rows.push_back(Row{"linear", "round_robin", 0});
+  rows.emplace_back("linear", "round_robin", 0);
   auto is_baseline = [](const std::string& p, const std::string& g, int r) {
     return p == "linear" && g == "round_robin" && r == 0;
   };
@@ -148,7 +149,7 @@ int compare(CompareOpts& o)
       if (parts.size() != 3 || !parse_int(parts[2], r) || r < 0)
         throw UsageError("--rows: '" + spec + "' is not placement:grouping:redundant_experts");
       if (!is_baseline(parts[0], parts[1], r))
-        rows.push_back(Row{parts[0], parts[1], r});
+        rows.emplace_back(parts[0], parts[1], r);
     }
   } else {
     for (int r : o.redundant)
@@ -156,7 +157,7 @@ int compare(CompareOpts& o)
         for (const auto& g : o.groupings)
           // Placements without replicas (linear, round_robin) are the same at every redundancy: listed once.
           if (!is_baseline(p, g, r) && !(r > 0 && (p == "linear" || p == "round_robin")))
-            rows.push_back(Row{p, g, r});
+            rows.emplace_back(p, g, r);
   }
   const auto tmp = std::filesystem::temp_directory_path() / ("moesim-compare-" + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp);

@@ -88,10 +88,10 @@ int run(RunOpts& o)
   Recorder recorder(shape);
 
   spdlog::info("simulating {} decode steps of {} on {} ({} nodes x {} GPUs), batch {} per GPU, placement {}, "
-               "grouping {}, replaying {} tokens",
+               "grouping {}, replaying {}",
                spec.steps, model.name, spec.platform_file, cluster.num_nodes(), cluster.gpus_per_node(),
                spec.batch_per_gpu, spec.placement, spec.grouping,
-               scheduler.replays_decode_only() ? "decode-phase" : "all (the trace has no decode phase)");
+               scheduler.replays_decode_only() ? "decode-phase tokens" : "all tokens (the trace has no decode phase)");
   const bool tty = ::isatty(STDERR_FILENO);
   auto last = std::chrono::steady_clock::now();
   sim.run(planner, model, spec.steps, dbpt, cbpt, recorder, [&](int done, double sim_s) {
