@@ -85,6 +85,15 @@ int run(RunOpts& o)
   const int nl = std::min(spec.matrix_layers, L);
   for (int i = 0; i < nl; ++i)
     shape.matrix_moe_layers.push_back(nl == 1 ? 0 : i * (L - 1) / (nl - 1));
+  const double record_bytes = estimate_recording_bytes(shape);
+  if (record_bytes > spec.max_record_bytes) {
+    char buf[400];
+    std::snprintf(buf, sizeof buf,
+                  "recording this run would need about %.2f GB (limit %.2f GB, --max-record-bytes): record fewer "
+                  "steps or layers (--matrix-steps, --matrix-layers), drop --timeline, or simulate fewer --steps",
+                  record_bytes / 1e9, spec.max_record_bytes / 1e9);
+    throw UsageError(buf);
+  }
   Recorder recorder(shape);
 
   spdlog::info("simulating {} decode steps of {} on {} ({} nodes x {} GPUs), batch {} per GPU, placement {}, "
@@ -168,6 +177,8 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("-o,--out", s.out_file, "HDF5 result file");
   cmd->add_option("--timeline", s.timeline_file, "Chrome trace event JSON of the simulated schedule");
   cmd->add_option("--matrix-steps", s.matrix_steps, "record GPU x GPU dispatch matrices for the first N steps")
+      ->capture_default_str();
+  cmd->add_option("--max-record-bytes", s.max_record_bytes, "refuse runs whose recording needs more memory (bytes)")
       ->capture_default_str();
   cmd->add_option("--matrix-layers", s.matrix_layers, "... for N MoE layers spread over the model")->capture_default_str();
   cmd->callback([&action, o] { action = [o] { return run(*o); }; });

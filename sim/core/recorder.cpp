@@ -27,6 +27,16 @@ const char* span_kind_name(SpanKind k)
   return "?";
 }
 
+double estimate_recording_bytes(const RecorderShape& s)
+{
+  const double steps = s.steps, G = s.gpus;
+  double bytes = steps * s.layers * kNumSpanKinds * 8.0 + steps * 200.0;
+  bytes += static_cast<double>(s.matrix_steps.size()) * s.matrix_moe_layers.size() * G * G * 8.0 * 2; // kept + written
+  if (s.timeline) // one span per phase per layer per GPU and micro-batch, plus its JSON text
+    bytes += steps * G * s.micro_batches * (s.layers * 4.0 + 1) * (sizeof(double) * 2 + 4 * sizeof(int) + 8.0);
+  return bytes;
+}
+
 Recorder::Recorder(RecorderShape shape) : shape_(std::move(shape))
 {
   sums_.assign(static_cast<size_t>(shape_.steps) * shape_.layers * kNumSpanKinds, 0.0);

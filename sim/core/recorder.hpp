@@ -30,6 +30,10 @@ struct RecorderShape {
   std::vector<int> matrix_moe_layers; ///< MoE layer indices whose matrices are kept
 };
 
+/// Bytes the recorder will hold for this shape (per-step tables, sampled matrices, timeline spans): checked before a
+/// run so an oversized recording is refused up front instead of failing mid-run.
+double estimate_recording_bytes(const RecorderShape& shape);
+
 class Recorder {
 public:
   explicit Recorder(RecorderShape shape);

@@ -28,6 +28,8 @@ void RunSpec::validate() const
     throw UsageError("--clusters must be between 0 (= nodes) and 4096");
   if (signature_tokens < 1)
     throw UsageError("--signature-tokens must be >= 1");
+  if (!(max_record_bytes > 0))
+    throw UsageError("--max-record-bytes must be positive");
   if (matrix_steps < 0 || matrix_layers < 0)
     throw UsageError("--matrix-steps and --matrix-layers must be >= 0");
 }

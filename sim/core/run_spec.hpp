@@ -30,6 +30,7 @@ struct RunSpec {
   std::string timeline_file; ///< Chrome trace JSON ("" = none)
   int matrix_steps = 2;      ///< record GPU x GPU dispatch matrices of the first N steps ...
   int matrix_layers = 4;     ///< ... for N MoE layers spread over the model
+  double max_record_bytes = 4e9; ///< refuse runs whose recording would need more memory than this
 
   /// UsageError on impossible values.
   void validate() const;

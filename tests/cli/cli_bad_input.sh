@@ -27,6 +27,9 @@ expect_fail 2 "cannot write: directory 'nodir' does not exist" "$MOESIM" platfor
 expect_fail 2 "placement linear: 64 experts do not divide evenly over 24 GPUs" "$MOESIM" run --platform p3.xml --out r.h5
 expect_fail 2 "esft-missing: not a directory" "$MOESIM" trace import --format esft --model "$M" -o x.h5 esft-missing
 expect_fail 2 "--nodes: Value 0 not in range" "$MOESIM" platform --nodes 0
+expect_fail 2 "recording this run would need about" "$MOESIM" run --timeline t.json --steps 100000 --out r.h5
+expect_fail 2 "record fewer steps or layers (--matrix-steps, --matrix-layers), drop --timeline" \
+  "$MOESIM" run --matrix-steps 64 --matrix-layers 26 --max-record-bytes 1e6 --out r.h5
 [ ! -e r.h5 ] && pass "no result file written by failed runs" || fail "a failed run left r.h5"
 ls -a | grep -q '\.tmp\.' && fail "temporary files left behind" || pass "no temporary files left"
 finish
