@@ -107,13 +107,14 @@ void BatchScheduler::next_step(std::vector<std::vector<int64_t>>& tokens, std::v
     const auto& q = queue_[g];
     if (q.empty())
       continue; // this GPU serves no request
+    if (!started_) // the first refill takes the request after those the slots started with
+      next_in_queue_[g] = static_cast<int32_t>(std::min<size_t>(batch_, q.size()) % q.size());
     for (int j = 0; j < batch_; ++j) {
       Slot& s = slots_[g][j];
       if (!started_) {
         s.request = q[j % q.size()];
         std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(eligible_[s.request].size()) - 1);
         s.cursor = d(rng_);
-        next_in_queue_[g] = static_cast<int32_t>(std::min<size_t>(batch_, q.size()) % q.size());
       } else if (++s.cursor >= static_cast<int32_t>(eligible_[s.request].size())) {
         s.request = q[next_in_queue_[g]];
         next_in_queue_[g] = static_cast<int32_t>((next_in_queue_[g] + 1) % q.size());

@@ -35,7 +35,6 @@ private:
   struct Slot {
     int32_t request = -1;
     int32_t cursor = 0; ///< index into eligible_[request]
-    int32_t queue_pos = 0;
   };
   const Trace& trace_;
   bool decode_only_ = false;

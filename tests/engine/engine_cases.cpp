@@ -197,20 +197,24 @@ std::vector<double> single_gpu_step_ends(const DecodeFixture& f, const ComputeMo
   return ends;
 }
 
-int decode_single_gpu_equals_compute()
+/// Simulates `steps` steps on a one-GPU platform and returns (simulated step ends, hand-computed step ends).
+std::pair<std::vector<double>, std::vector<double>> single_gpu_run(int micro, int steps)
 {
   test::TempDir tmp;
   Simulation sim(platform(tmp, params(1, 1)));
   DecodeFixture f = decode_fixture(1, 8, 2, 4);
   ComputeModel cm(f.model, ComputeParams{3e-6});
-  BatchScheduler s1(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
-  DecodePlanner p1(f.trace, f.model, sim.cluster(), f.placement, cm, s1, 1);
-  const int steps = 3;
-  Recorder rec(shape_for(f, steps, 1, 1, 1));
-  sim.run(p1, f.model, steps, 512, 512, rec, nullptr);
-  const auto ends = rec.step_end_times();
-  const auto want = single_gpu_step_ends(f, cm, sim.cluster(), 1, steps);
-  for (int st = 0; st < steps; ++st)
+  BatchScheduler s(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
+  DecodePlanner p(f.trace, f.model, sim.cluster(), f.placement, cm, s, micro);
+  Recorder rec(shape_for(f, steps, 1, 1, micro));
+  sim.run(p, f.model, steps, 512, 512, rec, nullptr);
+  return {rec.step_end_times(), single_gpu_step_ends(f, cm, sim.cluster(), micro, steps)};
+}
+
+int decode_single_gpu_equals_compute()
+{
+  const auto [ends, want] = single_gpu_run(1, 3);
+  for (size_t st = 0; st < ends.size(); ++st)
     check_close(("end of step " + std::to_string(st)).c_str(), ends[st], want[st], 1e-9);
   return 0;
 }
@@ -243,17 +247,9 @@ int decode_conservation_two_nodes()
 
 int decode_two_microbatches()
 {
-  test::TempDir tmp;
-  Simulation sim(platform(tmp, params(1, 1)));
-  DecodeFixture f = decode_fixture(1, 8, 2, 4);
-  ComputeModel cm(f.model, ComputeParams{3e-6});
-  BatchScheduler s1(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
-  DecodePlanner p1(f.trace, f.model, sim.cluster(), f.placement, cm, s1, 2);
-  Recorder rec(shape_for(f, 2, 1, 1, 2));
-  sim.run(p1, f.model, 2, 512, 512, rec, nullptr);
   // One GPU, no communication: the two micro-batches serialise on the compute engine.
-  check_close("two micro-batches on one GPU serialise", rec.step_end_times()[1],
-              single_gpu_step_ends(f, cm, sim.cluster(), 2, 2)[1], 1e-9);
+  const auto [ends, want] = single_gpu_run(2, 2);
+  check_close("two micro-batches on one GPU serialise", ends[1], want[1], 1e-9);
   return 0;
 }
 
