@@ -1,9 +1,10 @@
 // `activation`: requests' expert-activation vectors (per layer, L2-normalised) clustered with k-means (k =
 // --clusters, default the number of nodes); clusters assigned to nodes with balanced work; the training requests
 // are then grouped onto nodes by the same signature rule the `signature` grouping applies online, and each expert
-// placed on the node whose requests use it most, under equal per-node capacity; inside a node experts packed onto
-// GPUs by load; with --redundant-experts, each node also holds replicas of the experts its requests use most that
-// live on other nodes.
+// placed on the node whose requests use it most, under equal per-node capacity; inside a node experts that tokens
+// choose together share a GPU, balanced by load; with --redundant-experts, most of each node's extra slots hold
+// replicas of the experts its requests use most that live on other nodes, the rest copies of the experts with the
+// highest load per copy (docs/policies.md).
 #include "core/errors.hpp"
 #include "policy_util.hpp"
 
@@ -85,26 +86,19 @@ Placement place_activation(const PlacementContext& ctx)
   const int E = ctx.model.num_routed_experts, G = ctx.cluster.num_gpus(), N = ctx.cluster.num_nodes();
   const int gpn = ctx.cluster.gpus_per_node();
   const int slots = policy::slots_per_gpu("activation", E, G, ctx.redundant_experts_per_gpu);
-  if (E % N != 0)
-    throw UsageError("placement activation: " + std::to_string(E) + " experts do not divide over " + std::to_string(N) +
-                     " nodes");
+  policy::check_experts_per_node("activation", E, N);
   const int L = ctx.model.num_moe_layers();
   const auto clusters = policy::fit_activation_clusters(ctx.trace, ctx.fit_requests, ctx.clusters, N, ctx.seed);
-  // demand[l][node][e]: tokens that requests of the node's clusters send to expert e.
-  std::vector<std::vector<std::vector<double>>> demand(L, std::vector<std::vector<double>>(N, std::vector<double>(E, 0)));
   // Demand as the online grouping will see it: training requests placed by their signatures.
+  // demand[node][l][e]: tokens that the node's requests send to expert e at MoE layer l.
   const auto fit_node =
       policy::assign_by_signature(ctx.trace, ctx.fit_requests, clusters, N, ctx.signature_tokens);
-  for (size_t i = 0; i < ctx.fit_requests.size(); ++i) {
-    const int node = fit_node[i];
-    const auto& q = ctx.trace.requests[ctx.fit_requests[i]];
-    for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t)
-      for (int l = 0; l < L; ++l) {
-        const uint16_t* ex = ctx.trace.experts_of(t, l);
-        for (int j = 0; j < ctx.model.top_k; ++j)
-          demand[l][node][ex[j]] += 1;
-      }
-  }
+  std::vector<std::vector<int32_t>> fit_of_node(N);
+  for (size_t i = 0; i < ctx.fit_requests.size(); ++i)
+    fit_of_node[fit_node[i]].push_back(ctx.fit_requests[i]);
+  std::vector<std::vector<std::vector<double>>> demand;
+  for (int n = 0; n < N; ++n)
+    demand.push_back(policy::expert_loads(ctx.trace, fit_of_node[n]));
   Placement p;
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
   const int per_node = E / N;
@@ -115,7 +109,7 @@ Placement place_activation(const PlacementContext& ctx)
     std::vector<std::tuple<double, int, int>> pairs;
     for (int n = 0; n < N; ++n)
       for (int e = 0; e < E; ++e)
-        pairs.emplace_back(-demand[l][n][e], n, e);
+        pairs.emplace_back(-demand[n][l][e], n, e);
     std::sort(pairs.begin(), pairs.end());
     std::vector<int> node_of(E, -1), room(N, per_node);
     for (auto [d, n, e] : pairs)
@@ -126,7 +120,7 @@ Placement place_activation(const PlacementContext& ctx)
     std::vector<double> total(E, 0.0);
     for (int e = 0; e < E; ++e)
       for (int n = 0; n < N; ++n)
-        total[e] += demand[l][n][e];
+        total[e] += demand[n][l][e];
     // Per GPU: load estimate for packing primaries and replicas.
     std::vector<double> gpu_load(G, 0.0);
     std::vector<int> gpu_used(G, 0);
@@ -177,9 +171,9 @@ Placement place_activation(const PlacementContext& ctx)
       for (int n = 0; n < N; ++n) {
         std::vector<int> remote;
         for (int e = 0; e < E; ++e)
-          if (node_of[e] != n && demand[l][n][e] > 0)
+          if (node_of[e] != n && demand[n][l][e] > 0)
             remote.push_back(e);
-        std::stable_sort(remote.begin(), remote.end(), [&](int a, int b) { return demand[l][n][a] > demand[l][n][b]; });
+        std::stable_sort(remote.begin(), remote.end(), [&](int a, int b) { return demand[n][l][a] > demand[n][l][b]; });
         int added = 0;
         for (int e : remote) {
           if (added == locality_slots)
@@ -189,8 +183,8 @@ Placement place_activation(const PlacementContext& ctx)
             break;
           p.replicas[l][e].push_back(best);
           ++gpu_used[best];
-          gpu_load[best] += demand[l][n][e];
-          gpu_load[p.replicas[l][e][0]] -= demand[l][n][e];
+          gpu_load[best] += demand[n][l][e];
+          gpu_load[p.replicas[l][e][0]] -= demand[n][l][e];
           ++added;
         }
       }
@@ -235,7 +229,7 @@ Placement place_activation(const PlacementContext& ctx)
 const bool registered = PlacementRegistry::instance().add(
     "activation",
     "k-means clusters of requests' expert activations mapped to nodes; experts on the node that uses them most "
-    "(equal capacity), packed onto GPUs by load; replicas of the hottest remote experts",
+    "(equal capacity), co-activated experts on one GPU (load-balanced); replicas of hot remote and hot experts",
     place_activation);
 
 } // namespace

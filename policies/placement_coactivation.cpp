@@ -18,9 +18,7 @@ Placement place_coactivation(const PlacementContext& ctx)
   const int E = ctx.model.num_routed_experts, G = ctx.cluster.num_gpus(), N = ctx.cluster.num_nodes();
   const int gpn = ctx.cluster.gpus_per_node(), L = ctx.model.num_moe_layers();
   const int slots = policy::slots_per_gpu("coactivation", E, G, ctx.redundant_experts_per_gpu);
-  if (E % N != 0)
-    throw UsageError("placement coactivation: " + std::to_string(E) + " experts do not divide over " +
-                     std::to_string(N) + " nodes");
+  policy::check_experts_per_node("coactivation", E, N);
   Placement p;
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
   const auto loads = policy::expert_loads(ctx.trace, ctx.fit_requests);

@@ -41,6 +41,13 @@ int slots_per_gpu(const std::string& policy, int experts, int gpus, int redundan
   return experts / gpus + redundant_per_gpu;
 }
 
+void check_experts_per_node(const std::string& policy, int experts, int nodes)
+{
+  if (experts % nodes != 0)
+    throw UsageError("placement " + policy + ": " + std::to_string(experts) + " experts do not divide over " +
+                     std::to_string(nodes) + " nodes");
+}
+
 std::vector<int> balanced_packing(const std::vector<double>& weights, int packs)
 {
   const int n = static_cast<int>(weights.size());

@@ -14,6 +14,9 @@ std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vec
 /// UsageError naming the policy otherwise.
 int slots_per_gpu(const std::string& policy, int experts, int gpus, int redundant_per_gpu);
 
+/// UsageError naming the policy unless the experts divide evenly over the nodes (equal per-node capacity).
+void check_experts_per_node(const std::string& policy, int experts, int nodes);
+
 /// DeepSeek EPLB's balanced_packing: items sorted by weight (descending) go to the lightest pack that still has
 /// room; every pack gets items / packs items. Returns the pack of each item.
 std::vector<int> balanced_packing(const std::vector<double>& weights, int packs);
