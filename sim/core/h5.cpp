@@ -129,8 +129,11 @@ void write_dataset(const Location& loc, const std::string& name, const std::vect
     std::vector<hsize_t> chunk = dims;
     chunk[0] = std::min<hsize_t>(chunk_rows, dims[0]);
     H5Pset_chunk(dcpl.id(), static_cast<int>(chunk.size()), chunk.data());
-    H5Pset_shuffle(dcpl.id());
-    H5Pset_deflate(dcpl.id(), deflate);
+    if (deflate > 0) {
+      if (sizeof(T) > 1) // shuffling one-byte values changes nothing
+        H5Pset_shuffle(dcpl.id());
+      H5Pset_deflate(dcpl.id(), deflate);
+    }
   }
   Handle ds(H5Dcreate2(loc.id, name.c_str(), native_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT));
   if (!ds)

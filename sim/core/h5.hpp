@@ -59,7 +59,7 @@ Location open_group(const Location& parent, const std::string& name);
 bool exists(const Location& loc, const std::string& name);
 
 /// Dataset writing. dims gives the shape (product must equal data.size()); chunk_rows > 0 enables chunking along
-/// the first dimension with shuffle + deflate.
+/// the first dimension, with shuffle + deflate at level `deflate` (0 = chunked, not compressed).
 template <typename T>
 void write_dataset(const Location& loc, const std::string& name, const std::vector<T>& data,
                    const std::vector<hsize_t>& dims, hsize_t chunk_rows = 0, int deflate = 4);
