@@ -31,6 +31,7 @@ struct CompareOpts {
   int steps = 32, batch = 32, clusters = 0, signature_tokens = 32, jobs = 1;
   uint64_t seed = 1;
   std::string dispatch_dtype = "fp8";
+  std::string comm = "fast";
 };
 
 struct Row {
@@ -175,7 +176,8 @@ int compare(CompareOpts& o)
                                   "--steps", std::to_string(o.steps), "--batch-per-gpu", std::to_string(o.batch),
                                   "--seed", std::to_string(o.seed), "--clusters", std::to_string(o.clusters),
                                   "--signature-tokens", std::to_string(o.signature_tokens),
-                                  "--dispatch-dtype", o.dispatch_dtype, "--matrix-steps", "0", "--out", r.result_file};
+                                  "--dispatch-dtype", o.dispatch_dtype, "--comm", o.comm,
+                                  "--matrix-steps", "0", "--out", r.result_file};
     r.pid = spawn(args, r.log_file);
   };
   while (done < rows.size()) {
@@ -312,6 +314,8 @@ void add_compare(CLI::App& app, Action& action)
   cmd->add_option("--clusters", o->clusters, "k of the activation clustering (0 = nodes)")->capture_default_str();
   cmd->add_option("--signature-tokens", o->signature_tokens, "signature length without prefill")->capture_default_str();
   cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "fp8 or bf16")->capture_default_str();
+  cmd->add_option("--comm", o->comm, "all-to-all model: fast or exact")->capture_default_str()
+      ->check(CLI::IsMember({"fast", "exact"}));
   cmd->add_option("-j,--jobs", o->jobs, "simulations in parallel")->capture_default_str();
   cmd->add_option("-o,--out", o->out, "HDF5 file for the table");
   cmd->callback([&action, o] { action = [o] { return compare(*o); }; });

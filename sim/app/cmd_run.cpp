@@ -26,6 +26,8 @@ namespace {
 struct RunOpts {
   RunSpec spec;
   std::string replay = "auto";
+  std::string comm = "fast";
+  std::string dispatch_path = "direct";
 };
 
 int run(RunOpts& o)
@@ -38,6 +40,8 @@ int run(RunOpts& o)
   if (spec.trace_file.empty())
     spec.trace_file = default_trace_file();
   spec.replay = parse_replay_phase(o.replay);
+  spec.comm = parse_comm_model(o.comm);
+  spec.dispatch_path = parse_dispatch_path(o.dispatch_path);
   spec.validate();
   const auto wall0 = std::chrono::steady_clock::now();
 
@@ -65,7 +69,7 @@ int run(RunOpts& o)
 
   ComputeModel compute(model, ComputeParams{spec.kernel_overhead_s});
   BatchScheduler scheduler(trace, grouping, cluster.num_gpus(), spec.batch_per_gpu, spec.replay, spec.seed);
-  DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches);
+  DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches, spec.dispatch_path);
 
   const double dbpt = dispatch_bytes_per_token(model.hidden_size, spec.dispatch_dtype);
   const double cbpt = combine_bytes_per_token(model.hidden_size);
@@ -115,16 +119,19 @@ int run(RunOpts& o)
                  sim_s * 1e3, el, tty ? "   " : "\n");
     if (tty && done == spec.steps)
       std::fprintf(stderr, "\n");
-  });
+  }, spec.comm);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
 
   const auto summary = recorder.summary();
   std::cout << model.name << " on " << cluster.num_nodes() << " x " << cluster.gpus_per_node() << " GPUs, "
             << spec.placement << " placement, " << spec.grouping << " grouping, batch " << spec.batch_per_gpu
-            << "/GPU, dispatch " << spec.dispatch_dtype << (spec.micro_batches > 1 ? ", two-micro-batch overlap" : "")
+            << "/GPU, dispatch " << spec.dispatch_dtype
+            << (spec.dispatch_path == DispatchPath::Hierarchical ? " hierarchical" : "")
+            << (spec.micro_batches > 1 ? ", two-micro-batch overlap" : "")
             << "\n";
   std::cout << recorder.format_summary(summary);
-  std::printf("wall time     %.2f s (%.1f ms per simulated step)\n", wall_s, 1e3 * wall_s / spec.steps);
+  std::printf("wall time     %.2f s (%.1f ms per simulated step, %s all-to-all model)\n", wall_s,
+              1e3 * wall_s / spec.steps, comm_model_name(spec.comm).c_str());
 
   if (!spec.out_file.empty()) {
     std::map<std::string, std::string> attrs{
@@ -171,6 +178,13 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("--seed", s.seed, "seed (admission offsets, random policies)")->capture_default_str();
   cmd->add_option("--dispatch-dtype", s.dispatch_dtype, "fp8 or bf16")->capture_default_str();
   cmd->add_option("--micro-batches", s.micro_batches, "1, or 2 for two-micro-batch overlap")->capture_default_str();
+  cmd->add_option("--comm", o->comm, "all-to-all model: fast (direct computation over the platform's routes) or "
+                                     "exact (one SimGrid message per GPU pair, the reference; slow at scale)")
+      ->capture_default_str();
+  cmd->add_option("--dispatch-path", o->dispatch_path,
+                  "direct (a token to each destination GPU: DeepEP low-latency kernels) or hierarchical (once per "
+                  "destination node over the NIC, then NVLink: DeepEP normal kernels; --comm fast only)")
+      ->capture_default_str();
   cmd->add_option("--replay", o->replay, "trace tokens to replay: auto (decode if present, else all), decode, all")
       ->capture_default_str();
   cmd->add_option("--kernel-overhead-s", s.kernel_overhead_s, "launch overhead per kernel, seconds")->capture_default_str();

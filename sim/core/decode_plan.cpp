@@ -19,6 +19,17 @@ ReplayPhase parse_replay_phase(const std::string& s)
   throw UsageError("unknown replay phase '" + s + "' (expected auto, decode or all)");
 }
 
+DispatchPath parse_dispatch_path(const std::string& s)
+{
+  if (s == "direct")
+    return DispatchPath::Direct;
+  if (s == "hierarchical")
+    return DispatchPath::Hierarchical;
+  throw UsageError("unknown dispatch path '" + s + "' (expected direct or hierarchical)");
+}
+
+std::string dispatch_path_name(DispatchPath p) { return p == DispatchPath::Direct ? "direct" : "hierarchical"; }
+
 std::string replay_phase_name(ReplayPhase p)
 {
   switch (p) {
@@ -130,9 +141,9 @@ void BatchScheduler::next_step(std::vector<std::vector<int64_t>>& tokens, std::v
 
 DecodePlanner::DecodePlanner(const Trace& trace, const ModelSpec& model, const Cluster& cluster,
                              const Placement& placement, const ComputeModel& compute, BatchScheduler& scheduler,
-                             int micro_batches)
+                             int micro_batches, DispatchPath path)
     : trace_(trace), model_(model), cluster_(cluster), placement_(placement), compute_(compute), scheduler_(scheduler),
-      micro_batches_(micro_batches)
+      micro_batches_(micro_batches), path_(path)
 {
   if (micro_batches < 1 || micro_batches > scheduler.batch_per_gpu())
     throw UsageError("micro-batches must be between 1 and the batch per GPU");
@@ -176,16 +187,21 @@ void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replica
 
 void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& tokens, LayerTraffic& out)
 {
-  const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts;
+  const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts, gpn = cluster_.gpus_per_node();
+  const bool hier = path_ == DispatchPath::Hierarchical;
   out.out.assign(G, {});
   out.in.assign(G, {});
+  out.stage1.assign(hier ? G : 0, {});
+  out.stage2.assign(hier ? G : 0, {});
   out.expert_time_s.assign(G, 0.0);
   out.expert_tokens.assign(G, 0);
   std::vector<int64_t> load(G, 0);
-  std::vector<int32_t> row(G, 0);
+  std::vector<int32_t> row(G, 0), row1(hier ? G : 0, 0);
+  std::vector<int32_t> forward(hier ? static_cast<size_t>(G) * gpn : 0, 0); // [peer][local index of the final GPU]
   std::vector<int32_t> expert_count(static_cast<size_t>(G) * E, 0); // [gpu][expert] tokens
   std::vector<int> dest;
-  std::vector<char> seen(G, 0);
+  std::vector<char> seen(G, 0), seen1(hier ? G : 0, 0);
+  std::vector<int> touched;
   const auto& reps = placement_.replicas[l];
   for (int g = 0; g < G; ++g) {
     const int node = cluster_.node_of(g);
@@ -204,18 +220,56 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
         if (d != g && !seen[d]) { // a token goes once to each destination GPU
           seen[d] = 1;
           ++row[d];
+          if (hier) {
+            // Own node: NVLink directly. Other node: once per node to the same-rail peer, which forwards.
+            const int hop = cluster_.node_of(d) == node ? d : cluster_.node_of(d) * gpn + g % gpn;
+            if (!seen1[hop]) {
+              seen1[hop] = 1;
+              ++row1[hop];
+              touched.push_back(hop);
+            }
+            if (hop != d)
+              ++forward[static_cast<size_t>(hop) * gpn + d % gpn];
+          }
         }
       }
       for (int i = 0; i < k; ++i)
         seen[dest[i]] = 0;
+      for (int h : touched)
+        seen1[h] = 0;
+      touched.clear();
     }
     for (int d = 0; d < G; ++d)
       if (row[d] > 0) {
         out.out[g].emplace_back(d, row[d]);
         out.in[d].emplace_back(g, row[d]);
-        (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row[d];
+        if (!hier)
+          (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row[d];
         out.max_message_tokens = std::max(out.max_message_tokens, row[d]);
         row[d] = 0;
+      }
+    if (hier)
+      for (int d = 0; d < G; ++d)
+        if (row1[d] > 0) {
+          out.stage1[g].emplace_back(d, row1[d]);
+          (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row1[d];
+          row1[d] = 0;
+        }
+  }
+  if (hier) {
+    // The largest message of the hierarchical path is a stage-1 or stage-2 one.
+    out.max_message_tokens = 0;
+    for (int g = 0; g < G; ++g)
+      for (auto [d, n] : out.stage1[g])
+        out.max_message_tokens = std::max(out.max_message_tokens, n);
+    for (int p = 0; p < G; ++p)
+      for (int j = 0; j < gpn; ++j) {
+        const int32_t n = forward[static_cast<size_t>(p) * gpn + j];
+        if (n > 0) {
+          out.stage2[p].emplace_back(cluster_.node_of(p) * gpn + j, n);
+          out.tokens_intra_node += n;
+          out.max_message_tokens = std::max(out.max_message_tokens, n);
+        }
       }
   }
   std::vector<int32_t> local;

@@ -68,7 +68,19 @@ struct LayerTraffic {
   int64_t tokens_intra_node = 0;       ///< dispatch token copies to other GPUs of the same node
   int64_t tokens_inter_node = 0;       ///< dispatch token copies to other nodes
   int32_t max_message_tokens = 0;      ///< largest GPU-to-GPU message
+  /// Hierarchical path only (DeepEP's normal kernels, `--dispatch-path hierarchical`), [src] -> (dst, tokens):
+  /// stage 1 = to the GPUs of the own node over NVLink and to the same-rail GPU (peer) of each other destination
+  /// node over the NIC, a token once per destination node; stage 2 = each peer forwards to the other destination
+  /// GPUs of its node over NVLink, a token once per GPU. Combine runs both backwards (the peer reduces the node's
+  /// results before sending them back once). Empty with the direct path.
+  std::vector<std::vector<std::pair<int, int32_t>>> stage1, stage2;
 };
+
+/// How dispatch/combine data travels: `direct` = a token goes from its GPU to each destination GPU (DeepEP's
+/// low-latency kernels, the default); `hierarchical` = once per destination node over the NIC, then NVLink.
+enum class DispatchPath { Direct, Hierarchical };
+DispatchPath parse_dispatch_path(const std::string& s); ///< UsageError on unknown names
+std::string dispatch_path_name(DispatchPath p);
 
 struct MicroBatchPlan {
   std::vector<int64_t> tokens;          ///< [gpu] tokens in this micro-batch
@@ -93,9 +105,11 @@ struct TrafficParams {
 class DecodePlanner {
 public:
   DecodePlanner(const Trace& trace, const ModelSpec& model, const Cluster& cluster, const Placement& placement,
-                const ComputeModel& compute, BatchScheduler& scheduler, int micro_batches);
+                const ComputeModel& compute, BatchScheduler& scheduler, int micro_batches,
+                DispatchPath path = DispatchPath::Direct);
   StepPlan next_step();
   int micro_batches() const { return micro_batches_; }
+  DispatchPath dispatch_path() const { return path_; }
 
   /// Replica choice for one token's experts on `src_gpu` (exposed for tests): fills `dest` with one GPU per expert.
   /// Rule: a copy on the token's GPU, else on its node, else the copy with the fewest tokens so far in this layer
@@ -113,6 +127,7 @@ private:
   const ComputeModel& compute_;
   BatchScheduler& scheduler_;
   int micro_batches_;
+  DispatchPath path_;
   int step_ = 0;
   /// [moe layer][gpu] -> (expert, index in the GPU's local expert list) for the grouped-GEMM token counts
   std::vector<std::vector<std::vector<int>>> local_experts_;

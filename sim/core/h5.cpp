@@ -164,6 +164,13 @@ std::vector<T> read_dataset(const Location& loc, const std::string& name, std::v
     n *= d;
   if (n > (hsize_t(1) << 34))
     throw_bad(loc, name, "dataset too large (" + std::to_string(n) + " elements)");
+  // A corrupt header can declare far more values than the file holds: refuse before allocating for them.
+  // Deflate expands at most about 1032:1; anything beyond that (and 1 MiB) cannot be real data.
+  const double declared = static_cast<double>(n) * static_cast<double>(H5Tget_size(type.id()));
+  const double stored = static_cast<double>(H5Dget_storage_size(ds.id()));
+  if (declared > 1048576.0 && declared > 1100.0 * stored)
+    throw_bad(loc, name, "declares " + std::to_string(n) + " values but the file stores only " +
+                             std::to_string(static_cast<uint64_t>(stored)) + " bytes of them (truncated or corrupt)");
   std::vector<T> out(n);
   if (n > 0 && H5Dread(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw_bad(loc, name, "cannot read dataset (truncated or corrupt data)");

@@ -121,6 +121,11 @@ JsonDocument JsonDocument::parse(const std::string& text, const std::string& fil
     const auto pos = msg.find(": ", msg.find("parse error"));
     throw InputError(file, "line " + std::to_string(line) + ", column " + std::to_string(col),
                      "invalid JSON (" + (pos == std::string::npos ? msg : msg.substr(pos + 2)) + ")");
+  } catch (const nlohmann::json::exception& e) {
+    // Found by fuzzing: a number too large for a double (e.g. 10E944) is out_of_range, not a parse error.
+    std::string msg = e.what();
+    const auto pos = msg.find("] ");
+    throw InputError(file, "", "invalid JSON (" + (pos == std::string::npos ? msg : msg.substr(pos + 2)) + ")");
   }
   return d;
 }

@@ -14,6 +14,8 @@ void RunSpec::validate() const
     throw UsageError("--steps must be between 1 and 10000000");
   if (dispatch_dtype != "fp8" && dispatch_dtype != "bf16")
     throw UsageError("--dispatch-dtype must be fp8 or bf16, got '" + dispatch_dtype + "'");
+  if (dispatch_path == DispatchPath::Hierarchical && comm == CommModel::Exact)
+    throw UsageError("--dispatch-path hierarchical is modelled by the fast all-to-all model only (--comm fast)");
   if (micro_batches != 1 && micro_batches != 2)
     throw UsageError("--micro-batches must be 1 or 2 (two-micro-batch overlap)");
   if (micro_batches > batch_per_gpu)
@@ -50,6 +52,8 @@ nlohmann::json RunSpec::to_json() const
                         {"seed", seed},
                         {"dispatch_dtype", dispatch_dtype},
                         {"micro_batches", micro_batches},
+                        {"comm", comm_model_name(comm)},
+                        {"dispatch_path", dispatch_path_name(dispatch_path)},
                         {"replay", replay_phase_name(replay)},
                         {"kernel_overhead_s", kernel_overhead_s},
                         {"matrix_steps", matrix_steps},

@@ -1,6 +1,7 @@
 #pragma once
 // The validated, immutable description of one `moesim run` (CLI -> RunSpec -> platform -> actors -> recorder).
 #include "core/decode_plan.hpp"
+#include "core/flow_model.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,8 @@ struct RunSpec {
   uint64_t seed = 1;
   std::string dispatch_dtype = "fp8"; ///< "fp8" (DeepEP default: FP8 + one FP32 scale per 128 values) or "bf16"
   int micro_batches = 1;              ///< 2 = DeepSeek-style two-micro-batch overlap
+  CommModel comm = CommModel::Fast;   ///< all-to-all model: fast (default) or exact (SimGrid per-pair reference)
+  DispatchPath dispatch_path = DispatchPath::Direct; ///< direct (low-latency kernels) or hierarchical (fast only)
   ReplayPhase replay = ReplayPhase::Auto;
   double kernel_overhead_s = 4e-6;
   std::string out_file;      ///< HDF5 result ("" = none)

@@ -36,6 +36,86 @@ struct RunState {
   int steps_done_all = 0;
   std::vector<int> steps_done; ///< [gpu * micro + m]
   std::function<void(int, double)> progress;
+  CommModel comm = CommModel::Fast;
+
+  /// One all-to-all of the fast model per micro-batch: the GPUs register their start and traffic, wait at the
+  /// barrier, and the first one through computes every GPU's end (no simulated time passes while it does).
+  struct FastPhase {
+    sg4::BarrierPtr barrier;
+    std::vector<double> start_s;                                  ///< [gpu]
+    std::vector<const LayerTraffic*> traffic; ///< [gpu] the layer's traffic (the same for all), owned by the plan
+    bool dispatch = true;                     ///< dispatch (true) or combine (false: every flow reversed)
+    double bytes_per_token = 0;
+    std::vector<double> end_s; ///< [gpu]
+    int64_t computed = -1;     ///< sequence number of the phase end_s belongs to
+  };
+  std::vector<FastPhase> fast; ///< [micro-batch]
+  FlowBatch batch;
+  FlowSolver solver;
+  std::vector<double> finish_s;
+  std::vector<int32_t> flow_src, flow_dst;
+
+  void add_flows(const std::vector<std::vector<std::pair<int, int32_t>>>& rows, bool reverse, const FastPhase& ph)
+  {
+    for (int a = 0; a < static_cast<int>(rows.size()); ++a)
+      for (auto [b, n] : rows[a]) {
+        const int src = reverse ? b : a, dst = reverse ? a : b;
+        if (src == dst)
+          continue;
+        const double bytes = static_cast<double>(static_cast<uint64_t>(n * ph.bytes_per_token));
+        int len = 0;
+        const int32_t* links = sim->route(src, dst, len);
+        batch.add(bytes, ph.start_s[src], links, len);
+        flow_src.push_back(src);
+        flow_dst.push_back(dst);
+        sim->bytes_sent += bytes;
+        sim->bytes_received += bytes;
+      }
+  }
+
+  void compute_fast(FastPhase& ph)
+  {
+    const int G = gpus;
+    const LayerTraffic& lt = *ph.traffic[0];
+    const bool hier = !lt.stage1.empty();
+    batch.clear();
+    flow_src.clear();
+    flow_dst.clear();
+    size_t first_stage_flows = 0;
+    if (!hier) {
+      add_flows(lt.out, !ph.dispatch, ph);
+    } else if (ph.dispatch) { // stage 1 (to own-node GPUs and to the peers), then the peers' forwarding
+      add_flows(lt.stage1, false, ph);
+      first_stage_flows = batch.size();
+      add_flows(lt.stage2, false, ph);
+    } else { // combine: GPUs send their results to the peer first, the peers send the reduced results back
+      add_flows(lt.stage2, true, ph);
+      first_stage_flows = batch.size();
+      add_flows(lt.stage1, true, ph);
+    }
+    solver.solve(sim->network, batch, finish_s);
+    // Every pair exchanges a message (the count/flag of real kernels), so a GPU waits for every peer's start
+    // plus the route latency, and for the data flows addressed to it.
+    for (int dst = 0; dst < G; ++dst) {
+      double end = ph.start_s[dst];
+      for (int src = 0; src < G; ++src)
+        if (src != dst)
+          end = std::max(end, ph.start_s[src] + sim->latency(src, dst));
+      ph.end_s[dst] = end;
+    }
+    if (hier) {
+      // A GPU can pass on (forward in dispatch, send back reduced in combine) only what it has received: its
+      // second-stage flows end no earlier than its first-stage arrivals.
+      ready_s.assign(G, 0.0);
+      for (size_t f = 0; f < first_stage_flows; ++f)
+        ready_s[flow_dst[f]] = std::max(ready_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
+      for (size_t f = first_stage_flows; f < finish_s.size(); ++f)
+        finish_s[f] = std::max(finish_s[f], ready_s[flow_src[f]]);
+    }
+    for (size_t f = 0; f < finish_s.size(); ++f)
+      ph.end_s[flow_dst[f]] = std::max(ph.end_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
+  }
+  std::vector<double> ready_s;
 
   std::shared_ptr<const StepPlan> acquire(int step)
   {
@@ -84,9 +164,9 @@ public:
         if (moe < 0)
           continue;
         const LayerTraffic& lt = mp.layers[moe];
-        exchange(s, layer, lt.out[gpu_], lt.in[gpu_], st_->dispatch_box, st_->dispatch_bpt, SpanKind::Dispatch);
+        exchange(s, layer, lt, true, st_->dispatch_box, st_->dispatch_bpt, SpanKind::Dispatch);
         compute(s, layer, lt.expert_time_s[gpu_], SpanKind::Expert);
-        exchange(s, layer, lt.in[gpu_], lt.out[gpu_], st_->combine_box, st_->combine_bpt, SpanKind::Combine);
+        exchange(s, layer, lt, false, st_->combine_box, st_->combine_bpt, SpanKind::Combine);
         sg4::Comm::wait_all(pending_sends_);
         pending_sends_.clear();
       }
@@ -125,11 +205,29 @@ private:
   /// Sends `out` (peer, tokens) and receives one message from every other GPU. Every pair exchanges a message,
   /// empty when no token goes there (the count/flag real dispatch kernels send), so the phase ends only when all
   /// peers have reached it. Arrival = end of the transfer + route latency.
-  void exchange(int step, int layer, const std::vector<std::pair<int, int32_t>>& out,
-                const std::vector<std::pair<int, int32_t>>& in, const std::vector<sg4::Mailbox*>& boxes,
+  void exchange(int step, int layer, const LayerTraffic& lt, bool dispatch, const std::vector<sg4::Mailbox*>& boxes,
                 double bytes_per_token, SpanKind kind)
   {
     const double t0 = sg4::Engine::get_clock();
+    // Dispatch sends the layer's row and receives its column; combine the reverse.
+    const auto& out = dispatch ? lt.out[gpu_] : lt.in[gpu_];
+    const auto& in = dispatch ? lt.in[gpu_] : lt.out[gpu_];
+    if (st_->comm == CommModel::Fast) {
+      auto& ph = st_->fast[m_];
+      ph.start_s[gpu_] = t0;
+      ph.traffic[gpu_] = &lt;
+      ph.dispatch = dispatch;
+      ph.bytes_per_token = bytes_per_token;
+      ph.barrier->wait();
+      if (ph.computed != fast_phase_) {
+        st_->compute_fast(ph);
+        ph.computed = fast_phase_;
+      }
+      ++fast_phase_;
+      sg4::this_actor::sleep_until(ph.end_s[gpu_]);
+      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+      return;
+    }
     const int G = st_->gpus, M = st_->micro;
     auto it = out.begin();
     for (int p = 0; p < G; ++p) {
@@ -161,6 +259,7 @@ private:
   RunState* st_;
   int gpu_;
   int m_;
+  int64_t fast_phase_ = 0; ///< all-to-alls this actor has done in the fast model
   std::vector<sg4::CommPtr> pending_sends_;
   std::vector<sg4::CommPtr> recvs_;
   std::vector<int*> payloads_;
@@ -169,8 +268,11 @@ private:
 } // namespace
 
 void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, double dispatch_bytes_per_token,
-                     double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress)
+                     double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress,
+                     CommModel comm)
 {
+  if (comm == CommModel::Exact && planner.dispatch_path() == DispatchPath::Hierarchical)
+    throw UsageError("--dispatch-path hierarchical is modelled by the fast all-to-all model only (--comm fast)");
   RunState st;
   st.sim = impl_.get();
   st.planner = &planner;
@@ -182,7 +284,17 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
   st.dispatch_bpt = dispatch_bytes_per_token;
   st.combine_bpt = combine_bytes_per_token;
   st.progress = progress;
+  st.comm = comm;
   const int G = st.gpus, M = st.micro;
+  if (comm == CommModel::Fast)
+    for (int m = 0; m < M; ++m) {
+      RunState::FastPhase ph;
+      ph.barrier = sg4::Barrier::create(static_cast<unsigned>(G));
+      ph.start_s.assign(G, 0.0);
+      ph.traffic.assign(G, nullptr);
+      ph.end_s.assign(G, 0.0);
+      st.fast.push_back(std::move(ph));
+    }
   for (int g = 0; g < G; ++g) {
     st.rank_payload.push_back(g);
     if (M > 1)
@@ -203,6 +315,22 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
   if (st.steps_done_all != steps)
     throw InternalError("simulation ended after " + std::to_string(st.steps_done_all) + " of " + std::to_string(steps) +
                         " steps (deadlock)");
+}
+
+std::vector<double> Simulation::fast_transfers(const std::vector<std::tuple<int, int, double>>& transfers)
+{
+  FlowBatch batch;
+  for (auto [src, dst, bytes] : transfers) {
+    int len = 0;
+    const int32_t* links = impl_->route(src, dst, len);
+    batch.add(static_cast<double>(static_cast<uint64_t>(bytes)), 0.0, links, len);
+  }
+  FlowSolver solver;
+  std::vector<double> finish;
+  solver.solve(impl_->network, batch, finish);
+  for (size_t i = 0; i < transfers.size(); ++i)
+    finish[i] += impl_->latency(std::get<0>(transfers[i]), std::get<1>(transfers[i]));
+  return finish;
 }
 
 std::vector<double> Simulation::run_transfers(const std::vector<std::tuple<int, int, double>>& transfers)

@@ -105,6 +105,35 @@ double Simulation::Impl::latency(int src, int dst)
   return cached;
 }
 
+const int32_t* Simulation::Impl::route(int src, int dst, int& n)
+{
+  const size_t G = hosts.size();
+  if (route_begin.empty()) {
+    route_begin.assign(G * G, -1);
+    route_size.assign(G * G, 0);
+  }
+  const size_t k = static_cast<size_t>(src) * G + dst;
+  if (route_begin[k] < 0) {
+    std::vector<simgrid::s4u::Link*> links;
+    double ignored = 0;
+    hosts[src]->route_to(hosts[dst], links, &ignored);
+    if (links.size() > 255)
+      throw InputError(platform_file, "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name(),
+                       "routes of more than 255 links are not supported");
+    route_begin[k] = static_cast<int32_t>(route_links.size());
+    route_size[k] = static_cast<uint8_t>(links.size());
+    for (auto* l : links) {
+      auto [it, added] = link_index.try_emplace(l, 0);
+      if (added)
+        it->second = network.add_link(l->get_bandwidth(),
+                                      l->get_sharing_policy() == simgrid::s4u::Link::SharingPolicy::FATPIPE);
+      route_links.push_back(it->second);
+    }
+  }
+  n = route_size[k];
+  return route_links.data() + route_begin[k];
+}
+
 double Simulation::engine_wall_s() const { return impl_->engine_wall_s; }
 
 std::pair<double, double> Simulation::last_run_bytes() const { return {impl_->bytes_sent, impl_->bytes_received}; }

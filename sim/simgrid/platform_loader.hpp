@@ -1,6 +1,7 @@
 #pragma once
 // The only part of moesim that talks to SimGrid: loading platforms and running the decode actors.
 #include "core/cluster.hpp"
+#include "core/flow_model.hpp"
 
 #include <functional>
 #include <memory>
@@ -37,11 +38,15 @@ public:
 
   /// Runs `steps` decode steps planned by `planner`; progress is called with (steps done, simulated seconds).
   void run(DecodePlanner& planner, const ModelSpec& model, int steps, double dispatch_bytes_per_token,
-           double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress);
+           double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress,
+           CommModel comm = CommModel::Fast);
 
   /// A single transfer of `bytes` from GPU src to dst, or a set of concurrent ones (engine tests): returns each
   /// transfer's completion time.
   std::vector<double> run_transfers(const std::vector<std::tuple<int, int, double>>& transfers);
+  /// The fast model's answer for the same transfers, all starting at time 0 (no engine run; tests compare it
+  /// with run_transfers).
+  std::vector<double> fast_transfers(const std::vector<std::tuple<int, int, double>>& transfers);
 
   /// Wall-clock seconds spent inside the SimGrid engine in the last run.
   double engine_wall_s() const;

@@ -1,6 +1,7 @@
 #pragma once
 // Private state of Simulation (SimGrid types stay inside sim/simgrid/).
 #include "core/cluster.hpp"
+#include "core/flow_model.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <simgrid/s4u.hpp>
@@ -8,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace moesim {
@@ -23,6 +25,15 @@ struct Simulation::Impl {
   double bytes_sent = 0;     ///< last run: sum of message sizes put
   double bytes_received = 0; ///< last run: sum of message sizes the receivers expected
   double latency(int src, int dst);
+
+  // The fast communication model's view of the platform: SimGrid's own links and routes, extracted once per pair.
+  FlowNetwork network;
+  std::unordered_map<const simgrid::s4u::Link*, int32_t> link_index;
+  std::vector<int32_t> route_begin; ///< [src * G + dst] into route_links, -1 = not extracted yet
+  std::vector<uint8_t> route_size;  ///< [src * G + dst]
+  std::vector<int32_t> route_links;
+  /// Links of the route src -> dst as FlowNetwork indices.
+  const int32_t* route(int src, int dst, int& n);
 };
 
 } // namespace moesim

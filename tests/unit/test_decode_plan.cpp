@@ -180,3 +180,32 @@ TEST_CASE("Weights must fit in HBM: replicas beyond capacity are refused with th
                         Catch::Matchers::Contains("GB of weights on GPU 0 (gpu-0-0), more than its HBM capacity of "
                                                   "0.0 GB: lower --redundant-experts or use more GPUs"));
 }
+
+TEST_CASE("Hierarchical dispatch: a token crosses to each other node once, then the same-rail peer forwards")
+{
+  const ModelSpec m = test::tiny_model(1, 8, 3);
+  // Experts 2, 4, 6 live on GPUs 1, 2, 3 (linear, 2 experts per GPU); GPUs 0-1 on node 0, 2-3 on node 1.
+  Trace t = test::make_trace(m, {2}, [](int, int, int, int j) { return 2 + 2 * j; });
+  Cluster c = Cluster::uniform(2, 2, h100_sxm());
+  Placement p = linear_placement(1, 8, 4);
+  ComputeModel cm(m, ComputeParams{});
+  Grouping g;
+  g.gpu_of_request = {0}; // the request runs on GPU 0 (node 0, rail 0)
+  BatchScheduler s(t, g, 4, 1, ReplayPhase::All, 1);
+  DecodePlanner direct_planner(t, m, c, p, cm, s, 1, DispatchPath::Direct);
+  const LayerTraffic direct = direct_planner.next_step().micro[0].layers[0];
+  CHECK(direct.stage1.empty());
+  CHECK(direct.tokens_inter_node == 2); // one copy to GPU 2 and one to GPU 3
+  BatchScheduler s2(t, g, 4, 1, ReplayPhase::All, 1);
+  DecodePlanner planner(t, m, c, p, cm, s2, 1, DispatchPath::Hierarchical);
+  const LayerTraffic lt = planner.next_step().micro[0].layers[0];
+  using Row = std::vector<std::pair<int, int32_t>>;
+  CHECK(lt.stage1[0] == Row{{1, 1}, {2, 1}}); // NVLink to GPU 1, NIC once to GPU 2 (rail 0 of node 1)
+  CHECK(lt.stage2[2] == Row{{3, 1}});         // GPU 2 forwards to GPU 3 over NVLink
+  CHECK(lt.stage2[0].empty());
+  CHECK(lt.tokens_inter_node == 1);
+  CHECK(lt.tokens_intra_node == 2);
+  CHECK(lt.out == direct.out); // the logical destinations are the same
+  CHECK(parse_dispatch_path("hierarchical") == DispatchPath::Hierarchical);
+  CHECK_THROWS_WITH(parse_dispatch_path("ring"), Catch::Contains("unknown dispatch path 'ring'"));
+}

@@ -179,3 +179,10 @@ TEST_CASE("Model config errors name the file and the key")
     CHECK_THROWS_WITH(load_model_spec("/nonexistent/config.json"), "/nonexistent/config.json: cannot open file");
   }
 }
+
+TEST_CASE("A JSON number beyond double range is bad input, not a crash (found by fuzzing)")
+{
+  CHECK_THROWS_AS(parse_model_spec("{\"hidden_size\": 10E944}", "big.json"), InputError);
+  CHECK_THROWS_WITH(parse_model_spec("{\"hidden_size\": 10E944}", "big.json"),
+                    Catch::Contains("big.json: invalid JSON (number overflow parsing '10E944')"));
+}

@@ -26,7 +26,7 @@ TEST_CASE("linear and round_robin placements are registered and place every expe
   Cluster c3 = Cluster::uniform(1, 3, h100_sxm());
   PlacementContext bad{m, c3, t, fit, 0, 1};
   CHECK_THROWS_WITH(PlacementRegistry::instance().get("linear", "placement").fn(bad),
-                    "placement linear: 16 experts do not divide evenly over 3 GPUs");
+                    "placement linear: 16 experts do not divide evenly over 3 GPUs (nor the GPUs over the experts)");
 }
 
 TEST_CASE("Unknown policy names list the known ones")

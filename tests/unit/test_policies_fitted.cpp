@@ -103,11 +103,13 @@ TEST_CASE("Two request families on disjoint experts end fully node-local with ac
   ComputeModel cm(m, ComputeParams{});
   BatchScheduler s(t, g, 4, 4, ReplayPhase::All, 1);
   DecodePlanner planner(t, m, c, p, cm, s, 1);
-  for (int step = 0; step < 5; ++step)
-    for (const auto& lt : planner.next_step().micro[0].layers) {
+  for (int step = 0; step < 5; ++step) {
+    const StepPlan plan = planner.next_step(); // kept alive: a range-for over a temporary's member dangles
+    for (const auto& lt : plan.micro[0].layers) {
       CHECK(lt.pairs_local_node == lt.pairs_total);
       CHECK(lt.tokens_inter_node == 0);
     }
+  }
 }
 
 TEST_CASE("The domain oracle puts each label on its own node when the work allows")

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every row of docs/errors.md: exit code 2 and the documented message, with the fixtures the doc describes.
+source "$(dirname "$0")/common.sh"
+cd "$TMP"
+V2="$SRC/data/models/DeepSeek-V2-Lite/config.json"
+$PY - "$V2" "$SRC" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+def variant(name, key, value):
+    e = dict(d); e[key] = value; json.dump(e, open(name, "w"), indent=1)
+variant("neg.json", "hidden_size", -5)
+variant("type.json", "hidden_size", "big")
+variant("huge.json", "n_routed_experts", 10**12)
+variant("topk.json", "num_experts_per_tok", 100)
+open("nan.json", "w").write(json.dumps(d).replace('"hidden_size": 2048', '"hidden_size": NaN'))
+g = json.load(open(sys.argv[2] + "/data/traces/gpt-oss-20b-sample/mmlu_pro_test-math.json"))
+first = g[0] if isinstance(g, list) else g
+rd = first["router_data"]
+tok = rd[0] if isinstance(rd, list) else rd[next(iter(rd))]
+tok = tok[next(iter(tok))] if "layer_0" not in tok else tok
+tok["layer_0"]["selected_experts"][0] = 99
+json.dump(g, open("oob.json", "w"))
+PY
+: > empty.json
+: > empty.h5
+head -c 5000 "$BLD/data/esft-deepseek-v2-lite.h5" > trunc.h5
+"$MOESIM" platform --nodes 3 -o p3.xml
+"$MOESIM" trace stats "$BLD/data/esft-deepseek-v2-lite.h5" -o stats.h5 > /dev/null 2>&1
+printf '<?xml version="1.0"?>\n<platform version="4.1">\n  <zone id="z" routing="Full">\n    <host id="a" speed="1f">\n  </zone>\n</platform>\n' > bad.xml
+printf '<?xml version="1.0"?>\n<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">\n<platform version="4.1">\n  <zone id="z" routing="Full">\n    <host id="a" speed="1f"><prop id="node" value="0"/><prop id="gpu" value="0"/></host>\n  </zone>\n</platform>\n' > noprop.xml
+rows=0
+while IFS='|' read -r _ input failure cmd msg _; do
+  cmd=$(echo "$cmd" | sed -e 's/^ *`//' -e 's/` *$//')
+  msg=$(echo "$msg" | sed -e 's/^ *`//' -e 's/` *$//')
+  [[ "$cmd" == moesim* ]] || continue
+  cmd=${cmd/#moesim/\"\$MOESIM\"}
+  cmd=${cmd//\$SRC/$SRC}
+  rows=$((rows + 1))
+  eval "expect_fail 2 \"\$msg\" $cmd"
+done < "$SRC/docs/errors.md"
+[ "$rows" -ge 25 ] && pass "$rows rows of docs/errors.md checked" || fail "only $rows rows found in docs/errors.md"
+finish
