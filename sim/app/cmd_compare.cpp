@@ -1,6 +1,7 @@
 // `moesim compare`: every requested placement x grouping (x redundant experts), fitted on a training split and
 // simulated on the held-out split, one child `moesim run` process per row (SimGrid allows one engine per process),
 // printed as one table against the linear + round_robin baseline and written to HDF5.
+#include "child_process.hpp"
 #include "commands.hpp"
 #include "core/atomic_file.hpp"
 #include "core/errors.hpp"
@@ -45,29 +46,6 @@ struct Row {
   std::string result_file, log_file;
   pid_t pid = -1;
 };
-
-// The running binary itself: exec'ing /proc/self/exe keeps working even if the file is replaced during the run.
-std::string self_exe() { return "/proc/self/exe"; }
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& log)
-{
-  const pid_t pid = ::fork();
-  if (pid < 0)
-    throw InternalError("fork failed");
-  if (pid == 0) {
-    std::FILE* f = std::freopen(log.c_str(), "w", stderr);
-    (void)f;
-    if (!std::freopen("/dev/null", "w", stdout))
-      _exit(127);
-    std::vector<char*> argv;
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
 
 void read_row(Row& r)
 {
@@ -199,12 +177,7 @@ int compare(CompareOpts& o)
           read_row(r);
           r.ok = true;
         } else {
-          std::ifstream in(r.log_file);
-          std::string line, last;
-          while (std::getline(in, line))
-            if (line.rfind("moesim: ", 0) == 0)
-              last = line;
-          r.error = last.empty() ? "failed (exit status " + std::to_string(WEXITSTATUS(status)) + ")" : last;
+          r.error = child_error(r.log_file, status);
         }
         std::fprintf(stderr, "[%zu/%zu] %s + %s (redundant %d): %s\n", done, rows.size(), r.placement.c_str(),
                      r.grouping.c_str(), r.redundant, r.ok ? "done" : r.error.c_str());

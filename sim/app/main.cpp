@@ -20,6 +20,7 @@ int main(int argc, char** argv)
   moesim::cli::Action action;
   moesim::cli::add_run(app, action);
   moesim::cli::add_compare(app, action);
+  moesim::cli::add_sweep(app, action);
   moesim::cli::add_platform(app, action);
   moesim::cli::add_model(app, action);
   moesim::cli::add_trace(app, action);

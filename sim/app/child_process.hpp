@@ -1,0 +1,16 @@
+#pragma once
+// Child `moesim run` processes for compare and sweep (SimGrid allows one engine per process).
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace moesim::cli {
+
+/// The running binary: exec'ing /proc/self/exe keeps working even if the file is replaced during the run.
+std::string self_exe();
+/// Starts args[0] with args, stdout to /dev/null and stderr to `log`; returns the pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log);
+/// The last "moesim: ..." line of a child's log (its error message), or a generic text with the exit status.
+std::string child_error(const std::string& log, int wait_status);
+
+} // namespace moesim::cli

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# moesim sweep: spec expansion (axes, zip, exclude), parallel points into one HDF5 (pandas one-liner), resume,
+# SIGKILL safety, a failing point recorded without stopping the others, -j independence, and bad specs refused.
+source "$(dirname "$0")/common.sh"
+cd "$TMP"
+cat > spec.toml <<TOML
+out = "sweep.h5"
+steps = 2
+[axes]
+platform = ["$SRC/platforms/h100-2n.xml", "$SRC/platforms/h100-4n.xml"]
+placement = ["linear", "eplb"]
+batch_per_gpu = [16, 32]
+redundant_experts = [0, 1]
+[[zip]]
+axes = ["placement", "redundant_experts"]
+[[exclude]]
+platform = "$SRC/platforms/h100-4n.xml"
+batch_per_gpu = 16
+TOML
+"$MOESIM" sweep spec.toml --dry-run > dry.txt 2>&1
+grep -q "^6 points (2 steps each)" dry.txt && pass "dry run: 2 x 2 x 2 minus 2 excluded = 6 points" || fail "dry run: $(cat dry.txt)"
+expect_ok "$MOESIM" sweep spec.toml -j 2
+$PY - <<'PY' && pass "points table opens with pandas, every point ok, zip and exclusion applied" || fail "points table"
+import h5py, pandas as pd
+f = h5py.File("sweep.h5")
+df = pd.DataFrame({k: (v.asstr()[:] if v.dtype.kind == "O" else v[:]) for k, v in f["points"].items()})
+assert len(df) == 6 and (df.status == 1).all(), df
+assert set(zip(df.placement, df.redundant_experts)) == {("linear", 0.0), ("eplb", 1.0)}
+assert not ((df.platform.str.endswith("4n.xml")) & (df.batch_per_gpu == 16)).any()
+assert (df.tpot_mean_s > 0).all() and (df.wall_s > 0).all()
+assert all(f"point_{i}" in f for i in range(6)) and "layers" in f["point_0"]
+PY
+"$MOESIM" sweep spec.toml -j 2 2> again.txt >/dev/null
+grep -q "6 already done, 0 to run" again.txt && pass "re-running skips finished points" || fail "resume: $(cat again.txt)"
+# Same points with -j 1 from scratch: identical metrics.
+sed 's/out = "sweep.h5"/out = "sweep1.h5"/' spec.toml > spec1.toml
+expect_ok "$MOESIM" sweep spec1.toml -j 1
+$PY - <<'PY' && pass "-j 1 and -j 2 give identical points" || fail "results depend on -j"
+import h5py, numpy as np
+a, b = h5py.File("sweep.h5")["points"], h5py.File("sweep1.h5")["points"]
+for k in ("tpot_mean_s", "tokens_per_s", "dispatch_inter_bytes_per_step", "expert_load_max_over_mean"):
+    assert np.array_equal(a[k][:], b[k][:]), k
+PY
+# SIGKILL at random moments, then resume: never a partial file under the final name, every point exactly once.
+sed 's/out = "sweep.h5"/out = "k.h5"/' spec.toml > k.toml
+RANDOM=7
+for i in 1 2 3 4; do
+  "$MOESIM" sweep k.toml -j 2 > /dev/null 2>&1 &
+  pid=$!
+  sleep "0.$(( RANDOM % 10 ))"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  if [ -e k.h5 ]; then
+    $PY -c "import h5py; assert len(h5py.File('k.h5')['points/status']) == 6" 2>/dev/null || { fail "k.h5 incomplete after SIGKILL $i"; break; }
+  fi
+done
+sleep 2 # children of a killed sweep finish their point on their own
+expect_ok "$MOESIM" sweep k.toml -j 2
+$PY -c "
+import h5py; f = h5py.File('k.h5')
+assert list(f['points/status'][:]) == [1] * 6 and len(set(f['points/point_id'].asstr()[:])) == 6
+" && pass "after SIGKILLs a resumed sweep has every point exactly once" || fail "resume after SIGKILL"
+# A point that fails is recorded with its error; the others finish; exit status 3.
+cat > fail.toml <<TOML
+out = "fail.h5"
+steps = 1
+[axes]
+platform = ["$SRC/platforms/h100-2n.xml", "p3.xml"]
+TOML
+"$MOESIM" platform --nodes 3 -o p3.xml
+"$MOESIM" sweep fail.toml -j 2 > fail.txt 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "1 of 2 points succeeded" fail.txt && pass "a failing point does not stop the others (exit 3)" \
+  || fail "failing point: rc $rc, $(cat fail.txt)"
+$PY -c "
+import h5py; f = h5py.File('fail.h5'); e = f['points/error'].asstr()[:]
+assert list(f['points/status'][:]) == [1, 0] and 'do not divide evenly over 24 GPUs' in e[1], e
+" && pass "the failure is in the points table" || fail "failure not recorded"
+# Bad specs: errors before anything runs, naming the file and key.
+bad() { # expected-message toml-text
+  printf '%s\n' "$2" > bad.toml
+  expect_fail 2 "$1" "$MOESIM" sweep bad.toml
+}
+bad "bad.toml: colour: unknown key (expected one of: out, steps, axes, zip, exclude)" $'out = "x.h5"\ncolour = 1'
+bad "bad.toml: axes.placemnt: unknown key" $'out = "x.h5"\n[axes]\nplacemnt = ["linear"]'
+bad "bad.toml: axes.batch_per_gpu[1]: expected an integer" $'out = "x.h5"\n[axes]\nbatch_per_gpu = [8, "16"]'
+bad "bad.toml: axes.seed: expected at least one value" $'out = "x.h5"\n[axes]\nseed = []'
+bad "bad.toml: out: missing key" $'steps = 3'
+bad "zipped axes need equal lengths: seed has 2 values, batch_per_gpu has 1" $'out = "x.h5"\n[axes]\nseed = [1, 2]\nbatch_per_gpu = [8]\n[[zip]]\naxes = ["seed", "batch_per_gpu"]'
+bad "bad.toml: exclude: every point is excluded" $'out = "x.h5"\n[[exclude]]\nseed = 1'
+bad "platform file 'nope.xml' not found" $'out = "x.h5"\n[axes]\nplatform = ["nope.xml"]'
+bad "--micro-batches must be 1 or 2" $'out = "x.h5"\n[axes]\nmicro_batches = [3]'
+bad "bad.toml: point 0: unknown placement policy 'magic'" $'out = "x.h5"\n[axes]\nplacement = ["magic"]'
+bad "bad.toml: line 2, column" $'out = "x.h5"\n[axes\nseed = [1]'
+[ ! -e x.h5 ] && [ ! -e x.h5.points ] && pass "nothing written for refused specs" || fail "refused spec wrote output"
+finish
