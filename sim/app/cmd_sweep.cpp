@@ -50,9 +50,9 @@ const char* const kMetrics[] = {"tpot_mean_s", "tpot_p99_s", "tokens_per_s", "di
 
 void write_text(const std::string& path, const std::string& text)
 {
-  const std::string tmp = path + ".tmp";
-  std::ofstream(tmp) << text;
-  std::filesystem::rename(tmp, path);
+  AtomicFile out(path);
+  std::ofstream(out.temp_path()) << text;
+  out.commit();
 }
 
 std::string read_text(const std::string& path)

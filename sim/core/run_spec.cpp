@@ -14,8 +14,7 @@ void RunSpec::validate() const
     throw UsageError("--steps must be between 1 and 10000000");
   if (dispatch_dtype != "fp8" && dispatch_dtype != "bf16")
     throw UsageError("--dispatch-dtype must be fp8 or bf16, got '" + dispatch_dtype + "'");
-  if (dispatch_path == DispatchPath::Hierarchical && comm == CommModel::Exact)
-    throw UsageError("--dispatch-path hierarchical is modelled by the fast all-to-all model only (--comm fast)");
+  check_dispatch_path_supported(dispatch_path, comm);
   if (micro_batches != 1 && micro_batches != 2)
     throw UsageError("--micro-batches must be 1 or 2 (two-micro-batch overlap)");
   if (micro_batches > batch_per_gpu)
@@ -58,6 +57,12 @@ nlohmann::json RunSpec::to_json() const
                         {"kernel_overhead_s", kernel_overhead_s},
                         {"matrix_steps", matrix_steps},
                         {"matrix_layers", matrix_layers}};
+}
+
+void check_dispatch_path_supported(DispatchPath path, CommModel comm)
+{
+  if (path == DispatchPath::Hierarchical && comm == CommModel::Exact)
+    throw UsageError("--dispatch-path hierarchical is modelled by the fast all-to-all model only (--comm fast)");
 }
 
 double dispatch_bytes_per_token(int64_t hidden, const std::string& dtype)

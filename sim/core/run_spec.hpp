@@ -40,6 +40,9 @@ struct RunSpec {
   nlohmann::json to_json() const;
 };
 
+/// UsageError when the dispatch path needs another communication model (hierarchical: fast only).
+void check_dispatch_path_supported(DispatchPath path, CommModel comm);
+
 /// Bytes of one token in dispatch: hidden x 1 B + hidden / 128 x 4 B of scales for FP8, hidden x 2 B for BF16.
 double dispatch_bytes_per_token(int64_t hidden_size, const std::string& dtype);
 /// Combine always returns BF16: hidden x 2 B.

@@ -3,6 +3,7 @@
 #include "core/errors.hpp"
 #include "core/model_spec.hpp"
 #include "core/recorder.hpp"
+#include "core/run_spec.hpp"
 #include "simgrid/platform_loader.hpp"
 #include "simgrid/simulation_impl.hpp"
 
@@ -271,8 +272,7 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
                      double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress,
                      CommModel comm)
 {
-  if (comm == CommModel::Exact && planner.dispatch_path() == DispatchPath::Hierarchical)
-    throw UsageError("--dispatch-path hierarchical is modelled by the fast all-to-all model only (--comm fast)");
+  check_dispatch_path_supported(planner.dispatch_path(), comm);
   RunState st;
   st.sim = impl_.get();
   st.planner = &planner;

@@ -122,6 +122,10 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
                        "routes of more than 255 links are not supported");
     route_begin[k] = static_cast<int32_t>(route_links.size());
     route_size[k] = static_cast<uint8_t>(links.size());
+    double latency_s = 0;
+    for (auto* l : links)
+      latency_s += link_latency.at(l);
+    route_latency[k] = latency_s; // same value latency() computes: saves it a second route_to
     for (auto* l : links) {
       auto [it, added] = link_index.try_emplace(l, 0);
       if (added)
