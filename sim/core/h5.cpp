@@ -142,6 +142,18 @@ void write_dataset(const Location& loc, const std::string& name, const std::vect
     throw_bad(loc, name, "cannot write dataset");
 }
 
+// A corrupt header can declare far more values than the file holds: refuse before allocating for them.
+// Deflate expands at most about 1032:1; anything beyond that (and 1 MiB) cannot be real data.
+static void check_declared_size(const Location& loc, const std::string& name, hid_t ds, hsize_t n,
+                                size_t element_bytes)
+{
+  const double declared = static_cast<double>(n) * static_cast<double>(element_bytes);
+  const double stored = static_cast<double>(H5Dget_storage_size(ds));
+  if (declared > 1048576.0 && declared > 1100.0 * stored)
+    throw_bad(loc, name, "declares " + std::to_string(n) + " values but the file stores only " +
+                             std::to_string(static_cast<uint64_t>(stored)) + " bytes of them (truncated or corrupt)");
+}
+
 template <typename T>
 std::vector<T> read_dataset(const Location& loc, const std::string& name, std::vector<hsize_t>& dims)
 {
@@ -164,13 +176,7 @@ std::vector<T> read_dataset(const Location& loc, const std::string& name, std::v
     n *= d;
   if (n > (hsize_t(1) << 34))
     throw_bad(loc, name, "dataset too large (" + std::to_string(n) + " elements)");
-  // A corrupt header can declare far more values than the file holds: refuse before allocating for them.
-  // Deflate expands at most about 1032:1; anything beyond that (and 1 MiB) cannot be real data.
-  const double declared = static_cast<double>(n) * static_cast<double>(H5Tget_size(type.id()));
-  const double stored = static_cast<double>(H5Dget_storage_size(ds.id()));
-  if (declared > 1048576.0 && declared > 1100.0 * stored)
-    throw_bad(loc, name, "declares " + std::to_string(n) + " values but the file stores only " +
-                             std::to_string(static_cast<uint64_t>(stored)) + " bytes of them (truncated or corrupt)");
+  check_declared_size(loc, name, ds.id(), n, H5Tget_size(type.id()));
   std::vector<T> out(n);
   if (n > 0 && H5Dread(ds.id(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     throw_bad(loc, name, "cannot read dataset (truncated or corrupt data)");
@@ -228,6 +234,7 @@ std::vector<std::string> read_strings(const Location& loc, const std::string& na
     throw_bad(loc, name, "expected a 1-D dataset");
   hsize_t n = 0;
   H5Sget_simple_extent_dims(space.id(), &n, nullptr);
+  check_declared_size(loc, name, ds.id(), n, H5Tget_size(ftype.id()));
   std::vector<char*> ptrs(n, nullptr);
   Handle type = string_type();
   if (n > 0 && H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data()) < 0)
