@@ -1,9 +1,12 @@
 #include "commands.hpp"
 #include "core/atomic_file.hpp"
+#include "core/calibration.hpp"
 #include "core/errors.hpp"
+#include "core/json_util.hpp"
 #include "core/platform_gen.hpp"
 #include "simgrid/platform_loader.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -18,6 +21,7 @@ struct PlatformOpts {
   double nvlink_latency_us = 0.5, nic_latency_us = 1.0, pcie_latency_us = 0.25, spine_latency_us = 0.5;
   std::string out;
   std::string check;
+  std::string calibration;
   bool routes = false;
 };
 
@@ -39,6 +43,57 @@ int check_platform(const std::string& file, bool routes)
     }
   }
   return 0;
+}
+
+int write_platform(const std::string& xml, const std::string& out)
+{
+  if (out.empty()) {
+    std::cout << xml;
+    return 0;
+  }
+  write_file_atomically(out, xml);
+  return 0;
+}
+
+/// The platform a calibration record describes (links, GPU values, zone properties).
+PlatformParams platform_from_record(const std::string& file)
+{
+  const JsonDocument doc = JsonDocument::parse(read_text_file(file), file);
+  const JsonView root = doc.root();
+  if (root.get_string("schema") != "moesim-calibration/1")
+    root.fail("schema", "expected \"moesim-calibration/1\" (a record written by moesim calibrate)");
+  const JsonView pl = root.child("platform");
+  PlatformParams p;
+  p.topology = parse_topology(pl.get_string("topology"));
+  p.nodes = pl.get_int("nodes", 1);
+  p.gpus_per_node = pl.get_int("gpus_per_node", 1);
+  p.nvlink_Bps = pl.get_double("nvlink_Bps");
+  p.nvlink_latency_s = pl.get_double("nvlink_latency_s");
+  p.pcie_Bps = pl.get_double("pcie_Bps");
+  p.pcie_latency_s = pl.get_double("pcie_latency_s");
+  p.nic_Bps = pl.get_double("nic_Bps");
+  p.nic_latency_s = pl.get_double("nic_latency_s");
+  p.spine_latency_s = pl.get_double("spine_latency_s");
+  p.gpu.peak_flops_bf16 = pl.get_double("peak_flops_bf16");
+  p.gpu.peak_flops_fp8 = pl.get_double("peak_flops_fp8");
+  p.gpu.hbm_bandwidth_Bps = pl.get_double("hbm_bandwidth_Bps");
+  p.gpu.hbm_capacity_bytes = pl.get_double("hbm_capacity_bytes");
+  if (!root.has("zone_properties") || !root.node()["zone_properties"].is_object())
+    root.fail("zone_properties", "expected an object of strings");
+  const auto& zp = root.node()["zone_properties"];
+  for (const auto& [k, v] : zp.items()) {
+    if (!v.is_string())
+      root.fail("zone_properties." + k, "expected a string");
+    p.zone_properties[k] = v.get<std::string>();
+  }
+  PlatformCalibration::from_props(p.zone_properties, file); // validates the factors
+  p.comment_lines.push_back("Calibrated: links, GPU values and factors from the record " +
+                            std::filesystem::path(file).filename().string());
+  for (auto& line : p.comment_lines)
+    while (line.find("--") != std::string::npos)
+      line.replace(line.find("--"), 2, "- -");
+  p.validate();
+  return p;
 }
 
 } // namespace
@@ -68,10 +123,25 @@ void add_platform(CLI::App& app, Action& action)
   cmd->add_option("-o,--out", o->out, "output XML file (default: standard output)");
   cmd->add_option("--check", o->check, "load this platform in SimGrid and check the host properties moesim needs");
   cmd->add_flag("--routes", o->routes, "with --check: print the route from GPU 0 to every GPU");
-  cmd->callback([&action, o] {
-    action = [o] {
+  auto* nodes_opt = cmd->get_option("--nodes");
+  auto* gpn_opt = cmd->get_option("--gpus-per-node");
+  cmd->add_option("--calibration", o->calibration,
+                  "take links, GPU values and factors from a calibration record (moesim calibrate); --nodes and "
+                  "--gpus-per-node still choose the shape")
+      ->check(CLI::ExistingFile);
+  cmd->callback([&action, o, nodes_opt, gpn_opt] {
+    const bool nodes_given = nodes_opt->count() > 0, gpn_given = gpn_opt->count() > 0;
+    action = [o, nodes_given, gpn_given] {
       if (!o->check.empty())
         return check_platform(o->check, o->routes);
+      if (!o->calibration.empty()) {
+        PlatformParams p = platform_from_record(o->calibration);
+        if (nodes_given)
+          p.nodes = o->p.nodes;
+        if (gpn_given)
+          p.gpus_per_node = o->p.gpus_per_node;
+        return write_platform(generate_platform_xml(p), o->out);
+      }
       PlatformParams p = o->p;
       p.topology = parse_topology(o->topology);
       p.nvlink_Bps = o->nvlink_GBps * 1e9;
@@ -81,20 +151,7 @@ void add_platform(CLI::App& app, Action& action)
       p.nic_latency_s = o->nic_latency_us * 1e-6;
       p.pcie_latency_s = o->pcie_latency_us * 1e-6;
       p.spine_latency_s = o->spine_latency_us * 1e-6;
-      const std::string xml = generate_platform_xml(p);
-      if (o->out.empty()) {
-        std::cout << xml;
-        return 0;
-      }
-      AtomicFile f(o->out);
-      {
-        std::ofstream os(f.temp_path());
-        os << xml;
-        if (!os)
-          throw InputError(o->out, "", "cannot write platform file");
-      }
-      f.commit();
-      return 0;
+      return write_platform(generate_platform_xml(p), o->out);
     };
   });
 }

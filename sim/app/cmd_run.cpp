@@ -67,7 +67,17 @@ int run(RunOpts& o)
   if (!grouping.note.empty())
     spdlog::info("grouping {}: {}", spec.grouping, grouping.note);
 
-  ComputeModel compute(model, ComputeParams{spec.kernel_overhead_s});
+  ComputeParams compute_params{spec.kernel_overhead_s};
+  if (const auto& cal = sim.calibration(); !cal.gemm_efficiency.empty()) {
+    // The efficiency is relative to the peak of the dtype it was measured in: apply it to experts that run there.
+    const bool fp8_experts = model.expert_param_dtype == "fp8" && cluster.gpu(0).peak_flops_fp8 > 0;
+    if ((cal.gemm_dtype == "fp8") == fp8_experts)
+      compute_params.expert_gemm_efficiency = cal.gemm_efficiency;
+    else
+      spdlog::info("{}: its GEMM efficiency was measured in {}, the experts of {} run in {}: not applied",
+                   spec.platform_file, cal.gemm_dtype, spec.model_file, fp8_experts ? "fp8" : "bf16");
+  }
+  ComputeModel compute(model, compute_params);
   BatchScheduler scheduler(trace, grouping, cluster.num_gpus(), spec.batch_per_gpu, spec.replay, spec.seed);
   DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches, spec.dispatch_path);
 
@@ -121,6 +131,10 @@ int run(RunOpts& o)
       std::fprintf(stderr, "\n");
   }, spec.comm);
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  if (const auto [below, above] = sim.messages_outside_calibration(); below + above > 0)
+    spdlog::warn("{} messages were smaller and {} larger than the sizes {} was calibrated on: their bandwidth "
+                 "factor is the one of the nearest measured size (not extrapolated)",
+                 below, above, spec.platform_file);
 
   const auto summary = recorder.summary();
   std::cout << model.name << " on " << cluster.num_nodes() << " x " << cluster.gpus_per_node() << " GPUs, "

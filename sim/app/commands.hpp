@@ -15,5 +15,6 @@ void add_run(CLI::App& app, Action& action);
 void add_list(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 void add_sweep(CLI::App& app, Action& action);
+void add_calibrate(CLI::App& app, Action& action);
 
 } // namespace moesim::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv)
   moesim::cli::add_compare(app, action);
   moesim::cli::add_sweep(app, action);
   moesim::cli::add_platform(app, action);
+  moesim::cli::add_calibrate(app, action);
   moesim::cli::add_model(app, action);
   moesim::cli::add_trace(app, action);
   moesim::cli::add_list(app, action);

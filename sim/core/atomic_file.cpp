@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 namespace moesim {
@@ -38,6 +39,18 @@ void AtomicFile::commit()
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     throw InputError(final_path_, "", std::string("cannot rename result into place: ") + std::strerror(errno));
   committed_ = true;
+}
+
+void write_file_atomically(const std::string& path, const std::string& text)
+{
+  AtomicFile f(path);
+  {
+    std::ofstream os(f.temp_path());
+    os << text;
+    if (!os)
+      throw InputError(path, "", "cannot write file");
+  }
+  f.commit();
 }
 
 } // namespace moesim

@@ -22,4 +22,7 @@ private:
   bool committed_ = false;
 };
 
+/// Writes `text` to `path` through an AtomicFile; InputError naming the file when it cannot.
+void write_file_atomically(const std::string& path, const std::string& text);
+
 } // namespace moesim

@@ -61,6 +61,8 @@ Work ComputeModel::routed_experts(const std::vector<int32_t>& tokens_per_local_e
       continue; // an expert with no token reads no weights
     total += n;
     w.flops += 2.0 * p * n;
+    if (!params_.expert_gemm_efficiency.empty())
+      w.peak_flops_equivalent = std::max(0.0, w.peak_flops_equivalent) + params_.peak_equivalent_flops(2.0 * p * n, n);
     w.bytes += p * model_.expert_param_bytes;
   }
   w.bytes += 2.0 * total * model_.hidden_size * kActBytes;
@@ -87,7 +89,7 @@ double ComputeModel::time_s(const Work& w, const GpuInfo& gpu, bool expert_math)
 {
   if (w.kernels == 0 && w.flops == 0 && w.bytes == 0)
     return 0.0;
-  return std::max(w.flops / peak_flops(gpu, expert_math), w.bytes / gpu.hbm_bandwidth_Bps) +
+  return std::max(w.timed_flops() / peak_flops(gpu, expert_math), w.bytes / gpu.hbm_bandwidth_Bps) +
          w.kernels * params_.kernel_overhead_s;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Roofline compute times of one decode step's kernels on one GPU (docs/model.md has every formula).
 #include "core/cluster.hpp"
+#include "core/factor_table.hpp"
 #include "core/model_spec.hpp"
 
 #include <cstdint>
@@ -9,21 +10,35 @@
 namespace moesim {
 
 struct ComputeParams {
-  double kernel_overhead_s = 4e-6; ///< launch + tail per kernel (CUDA-graph decode, measured range 2-6 us)
+  explicit ComputeParams(double kernel_overhead = 4e-6) : kernel_overhead_s(kernel_overhead) {}
+  double kernel_overhead_s; ///< launch + tail per kernel (CUDA-graph decode, measured range 2-6 us)
+  /// Achieved / peak FLOP/s of expert GEMMs by tokens per expert (a calibrated platform's
+  /// moesim_gemm_efficiency_<dtype>); empty: the roofline's peak.
+  FactorTable expert_gemm_efficiency;
+  /// What a grouped GEMM of `flops` with `tokens` per expert costs in FLOPs at peak rate.
+  double peak_equivalent_flops(double flops, double tokens) const
+  {
+    return expert_gemm_efficiency.empty() ? flops : flops / expert_gemm_efficiency.eval(tokens);
+  }
 };
 
-/// FLOPs and bytes of a kernel group; time = max(flops / peak, bytes / HBM) + kernels x overhead.
+/// FLOPs and bytes of a kernel group; time = max(flops / peak, bytes / HBM) + kernels x overhead, where a
+/// calibrated GEMM efficiency turns flops into more peak-rate FLOPs (peak_flops_equivalent).
 struct Work {
   double flops = 0;
   double bytes = 0;
   int kernels = 0;
+  double peak_flops_equivalent = -1; ///< >= 0: the FLOPs the time is computed from (calibrated GEMM efficiency)
   Work& operator+=(const Work& o)
   {
+    if (peak_flops_equivalent >= 0 || o.peak_flops_equivalent >= 0)
+      peak_flops_equivalent = timed_flops() + o.timed_flops();
     flops += o.flops;
     bytes += o.bytes;
     kernels += o.kernels;
     return *this;
   }
+  double timed_flops() const { return peak_flops_equivalent >= 0 ? peak_flops_equivalent : flops; }
 };
 
 class ComputeModel {

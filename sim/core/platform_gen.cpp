@@ -30,6 +30,9 @@ std::string topology_name(Topology t)
 
 void PlatformParams::validate() const
 {
+  for (const auto& line : comment_lines)
+    if (line.find("--") != std::string::npos)
+      throw UsageError("platform comment lines must not contain '--': " + line);
   auto positive = [](double v, const char* what) {
     if (!(v > 0) || !std::isfinite(v))
       throw UsageError(std::string(what) + " must be a positive number");
@@ -104,8 +107,13 @@ std::string generate_platform_xml(const PlatformParams& p)
        << " gpus_per_node=" << G << " nvlink=" << num(p.nvlink_Bps) << "B/s nic=" << num(p.nic_Bps)
        << "B/s pcie=" << num(p.pcie_Bps) << "B/s oversubscription=" << num(p.oversubscription) << ".\n"
        << "     Every GPU is a host; gpu -[nvl]- nvsw (NVSwitch of its node); gpu -[pcie]- nic -[ib]- leaf switch;\n"
-       << "     leaves -[uplink]- spine. Bandwidths are per direction (SPLITDUPLEX). See docs/platforms.md. -->\n"
+       << "     leaves -[uplink]- spine. Bandwidths are per direction (SPLITDUPLEX). See docs/platforms.md.";
+  for (const auto& line : p.comment_lines)
+    w.os << "\n     " << line;
+  w.os << " -->\n"
        << "<platform version=\"4.1\">\n  <zone id=\"cluster\" routing=\"DijkstraCache\">\n";
+  for (const auto& [k, v] : p.zone_properties)
+    w.os << "    <prop id=\"" << k << "\" value=\"" << v << "\"/>\n";
   for (int n = 0; n < N; ++n)
     for (int g = 0; g < G; ++g) {
       w.os << "    <host id=\"" << gpu_host_name(n, g) << "\" speed=\"" << num(p.gpu.peak_flops_bf16) << "f\">\n"

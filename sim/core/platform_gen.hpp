@@ -2,7 +2,9 @@
 // Generates SimGrid (DTD 4.1) platform XML for GPU clusters (docs/platforms.md).
 #include "core/cluster.hpp"
 
+#include <map>
 #include <string>
+#include <vector>
 
 namespace moesim {
 
@@ -24,6 +26,10 @@ struct PlatformParams {
   double oversubscription = 1.0;   ///< leaf downlink capacity / uplink capacity (>= 1)
   int nodes_per_leaf = 16;         ///< fat-tree only: nodes whose NICs share a leaf switch
   GpuInfo gpu = h100_sxm();
+  /// Properties of the root zone (a calibration's moesim_ factors, PlatformCalibration::to_props()).
+  std::map<std::string, std::string> zone_properties;
+  /// Extra comment lines in the header (provenance of a calibrated platform); must not contain "--".
+  std::vector<std::string> comment_lines;
 
   /// UsageError on impossible values.
   void validate() const;

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 
 namespace sg4 = simgrid::s4u;
@@ -66,7 +67,7 @@ struct RunState {
         const double bytes = static_cast<double>(static_cast<uint64_t>(n * ph.bytes_per_token));
         int len = 0;
         const int32_t* links = sim->route(src, dst, len);
-        batch.add(bytes, ph.start_s[src], links, len);
+        batch.add(sim->effective_bytes(src, dst, bytes), ph.start_s[src], links, len);
         flow_src.push_back(src);
         flow_dst.push_back(dst);
         sim->bytes_sent += bytes;
@@ -240,7 +241,8 @@ private:
         ++it;
       }
       st_->sim->bytes_sent += static_cast<double>(static_cast<uint64_t>(bytes));
-      pending_sends_.push_back(boxes[p * M + m_]->put_async(&st_->rank_payload[gpu_], static_cast<uint64_t>(bytes)));
+      pending_sends_.push_back(boxes[p * M + m_]->put_async(
+          &st_->rank_payload[gpu_], static_cast<uint64_t>(st_->sim->effective_bytes(gpu_, p, std::floor(bytes)))));
     }
     for (auto [src, n] : in)
       st_->sim->bytes_received += static_cast<double>(static_cast<uint64_t>(n * bytes_per_token));
@@ -323,7 +325,7 @@ std::vector<double> Simulation::fast_transfers(const std::vector<std::tuple<int,
   for (auto [src, dst, bytes] : transfers) {
     int len = 0;
     const int32_t* links = impl_->route(src, dst, len);
-    batch.add(static_cast<double>(static_cast<uint64_t>(bytes)), 0.0, links, len);
+    batch.add(impl_->effective_bytes(src, dst, static_cast<double>(static_cast<uint64_t>(bytes))), 0.0, links, len);
   }
   FlowSolver solver;
   std::vector<double> finish;
@@ -340,6 +342,7 @@ std::vector<double> Simulation::run_transfers(const std::vector<std::tuple<int, 
   for (size_t i = 0; i < transfers.size(); ++i) {
     auto [src, dst, bytes] = transfers[i];
     auto* box = sg4::Mailbox::by_name("transfer-" + std::to_string(i));
+    bytes = impl->effective_bytes(src, dst, bytes);
     sg4::Actor::create("send-" + std::to_string(i), impl->hosts[src], [box, bytes = bytes]() {
       static int payload = 0;
       box->put(&payload, static_cast<uint64_t>(bytes));

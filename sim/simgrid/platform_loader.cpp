@@ -60,6 +60,17 @@ Simulation::Simulation(const std::string& platform_file, const NetworkSettings& 
     hosts.push_back(std::move(hp));
   }
   impl_->cluster = Cluster::from_hosts(hosts, platform_file);
+  {
+    std::map<std::string, std::string> zone_props;
+    if (const auto* props = impl_->engine->get_netzone_root()->get_properties())
+      for (const auto& [k, v] : *props)
+        zone_props[k] = v;
+    for (auto* zone : impl_->engine->get_netzone_root()->get_children())
+      if (const auto* props = zone->get_properties())
+        for (const auto& [k, v] : *props)
+          zone_props[k] = v;
+    impl_->calibration = PlatformCalibration::from_props(zone_props, platform_file);
+  }
   for (const auto& g : impl_->cluster.gpus())
     impl_->hosts.push_back(impl_->engine->host_by_name(g.host_name));
   // Latencies are applied per message (docs/model.md): keep them, then zero them in the solver so that flows share
@@ -77,6 +88,48 @@ Simulation::~Simulation() = default;
 const Cluster& Simulation::cluster() const { return impl_->cluster; }
 
 double Simulation::route_latency_s(int src, int dst) const { return impl_->latency(src, dst); }
+
+const PlatformCalibration& Simulation::calibration() const { return impl_->calibration; }
+
+void Simulation::set_calibration(const PlatformCalibration& c) { impl_->calibration = c; }
+
+std::pair<uint64_t, uint64_t> Simulation::messages_outside_calibration() const
+{
+  return {impl_->messages_below_range, impl_->messages_above_range};
+}
+
+double Simulation::Impl::effective_bytes(int src, int dst, double bytes)
+{
+  if (bytes <= 0 || (calibration.bandwidth_intra.empty() && calibration.bandwidth_inter.empty()))
+    return bytes;
+  const bool inter = cluster.node_of(src) != cluster.node_of(dst);
+  const FactorTable& t = inter ? calibration.bandwidth_inter : calibration.bandwidth_intra;
+  if (!t.empty() && !t.covers(bytes))
+    ++(bytes < t.size.front() ? messages_below_range : messages_above_range);
+  return bytes / t.eval(bytes);
+}
+
+double Simulation::collective_time_s(const CollectivePattern& pattern, double op_factor)
+{
+  FlowBatch batch;
+  for (auto [src, dst, bytes] : pattern.transfers) {
+    int len = 0;
+    const int32_t* links = impl_->route(src, dst, len);
+    batch.add(impl_->effective_bytes(src, dst, bytes) / op_factor, 0.0, links, len);
+  }
+  std::vector<double> finish;
+  solver_.solve(impl_->network, batch, finish);
+  // Every step of the pattern pays the route latency; the message overhead (launch, handshake) is paid once.
+  double end = 0;
+  for (size_t i = 0; i < pattern.transfers.size(); ++i) {
+    const auto [src, dst, bytes] = pattern.transfers[i];
+    const double net_overhead_s =
+        impl_->calibration.overhead_s(impl_->cluster.node_of(src) != impl_->cluster.node_of(dst));
+    const double overhead_s = pattern.overhead_s >= 0 ? pattern.overhead_s : net_overhead_s;
+    end = std::max(end, finish[i] + pattern.latency_steps * (impl_->latency(src, dst) - net_overhead_s) + overhead_s);
+  }
+  return end;
+}
 
 std::vector<std::string> Simulation::route_links(int src, int dst) const
 {
@@ -102,7 +155,7 @@ double Simulation::Impl::latency(int src, int dst)
       sum += link_latency.at(l);
     cached = sum;
   }
-  return cached;
+  return cached + calibration.overhead_s(cluster.node_of(src) != cluster.node_of(dst));
 }
 
 const int32_t* Simulation::Impl::route(int src, int dst, int& n)

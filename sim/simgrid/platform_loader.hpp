@@ -1,5 +1,6 @@
 #pragma once
 // The only part of moesim that talks to SimGrid: loading platforms and running the decode actors.
+#include "core/calibration.hpp"
 #include "core/cluster.hpp"
 #include "core/flow_model.hpp"
 
@@ -33,6 +34,17 @@ public:
   const Cluster& cluster() const;
   /// Sum of the link latencies on the route src -> dst (GPU ranks), seconds, as declared in the platform.
   double route_latency_s(int src, int dst) const;
+  /// The platform's network calibration (its root zone's moesim_ properties; empty when uncalibrated).
+  const PlatformCalibration& calibration() const;
+  /// Replaces it (the fitter tries factors on one loaded platform).
+  void set_calibration(const PlatformCalibration& c);
+  /// Messages simulated so far whose size lies below / above the calibrated range (their factor is the nearest
+  /// measured one).
+  std::pair<uint64_t, uint64_t> messages_outside_calibration() const;
+  /// Time of one collective (all transfers start at 0) with the fast model and the calibration, the extra
+  /// bandwidth factor `op_factor` applied to every transfer: the code path of moesim run's all-to-alls.
+  double collective_time_s(const CollectivePattern& pattern, double op_factor = 1.0);
+
   /// Names of the links on the route src -> dst.
   std::vector<std::string> route_links(int src, int dst) const;
 
@@ -57,6 +69,7 @@ public:
 
 private:
   std::unique_ptr<Impl> impl_;
+  FlowSolver solver_;
 };
 
 } // namespace moesim

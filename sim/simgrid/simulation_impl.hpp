@@ -1,5 +1,6 @@
 #pragma once
 // Private state of Simulation (SimGrid types stay inside sim/simgrid/).
+#include "core/calibration.hpp"
 #include "core/cluster.hpp"
 #include "core/flow_model.hpp"
 #include "simgrid/platform_loader.hpp"
@@ -24,7 +25,15 @@ struct Simulation::Impl {
   double engine_wall_s = 0;
   double bytes_sent = 0;     ///< last run: sum of message sizes put
   double bytes_received = 0; ///< last run: sum of message sizes the receivers expected
+  /// Route latency (links as declared) plus the calibrated message overhead, seconds.
   double latency(int src, int dst);
+
+  /// Calibration read from the platform's root zone (empty for uncalibrated platforms).
+  PlatformCalibration calibration;
+  uint64_t messages_below_range = 0; ///< messages smaller / larger than the calibrated sizes (not extrapolated
+  uint64_t messages_above_range = 0; ///< silently: the run reports them)
+  /// Bytes a message of `bytes` occupies the links for: divided by its calibrated bandwidth factor.
+  double effective_bytes(int src, int dst, double bytes);
 
   // The fast communication model's view of the platform: SimGrid's own links and routes, extracted once per pair.
   FlowNetwork network;

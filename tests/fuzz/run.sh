@@ -9,7 +9,7 @@ cmake --preset fuzz >/dev/null
 cmake --build build-fuzz -j "$(nproc)" >/dev/null
 C=build-fuzz/corpus
 rm -rf "$C"
-mkdir -p "$C"/{model_config,gptoss_json,esft,trace_h5,platform_props,sweep_spec}
+mkdir -p "$C"/{model_config,gptoss_json,esft,trace_h5,platform_props,sweep_spec,calib_input}
 cp data/models/*/config.json -t "$C/model_config/" 2>/dev/null || true
 for m in data/models/*/config.json; do cp "$m" "$C/model_config/$(basename "$(dirname "$m")").json"; done
 # Real gpt-oss prompts cut to their first two generated tokens, and one real ESFT sequence cut to eight tokens.
@@ -33,6 +33,7 @@ PY
 cp tests/fuzz/seeds/trace_h5/* "$C/trace_h5/"
 cp tests/fuzz/seeds/platform_props/* "$C/platform_props/"
 cp tests/fuzz/seeds/sweep_spec/* "$C/sweep_spec/"
+cp tests/fuzz/seeds/calib_input/* "$C/calib_input/"
 # Allocations the HDF5 library itself keeps on some malformed files are not moesim's leaks. The sanitizer options
 # are set here, not inherited, so the runs behave the same from .ci/sanitize.sh and from a shell.
 export LSAN_OPTIONS=suppressions=$PWD/.ci/lsan.supp:print_suppressions=0
@@ -53,7 +54,7 @@ crash_owner() {
 }
 
 status=0
-for t in model_config gptoss_json esft trace_h5 platform_props sweep_spec; do
+for t in model_config gptoss_json esft trace_h5 platform_props sweep_spec calib_input; do
   log=build-fuzz/fuzz_$t.log
   # Debian's HDF5 1.10 library itself loops forever or reads past its own buffers on some corrupt files
   # (tests/fuzz/known-hdf5-*.h5): the trace target runs in fork mode, where failures are counted and the run goes

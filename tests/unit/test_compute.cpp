@@ -54,3 +54,23 @@ TEST_CASE("Attention work: GQA reads the KV cache, MLA the compressed latent")
   CHECK(w3.bytes == Approx(v3.attention_params() * 1.0 + 2.0 * 7168 * 2 + 1000 * 1152.0));
   CHECK(c.attention(0, 0).kernels == 0);
 }
+
+TEST_CASE("A calibrated GEMM efficiency slows compute-bound expert GEMMs by 1/efficiency per expert")
+{
+  ModelSpec m = test::tiny_model(1, 8, 2);
+  m.hidden_size = 4096;
+  m.expert_ffn_size = 2048;
+  GpuInfo gpu = h100_sxm();
+  ComputeParams params(0);
+  params.expert_gemm_efficiency.size = {64, 4096};
+  params.expert_gemm_efficiency.factor = {0.25, 0.5};
+  ComputeModel plain(m, ComputeParams(0)), calibrated(m, params);
+  const double p = 3.0 * 4096 * 2048;
+  const Work w = calibrated.routed_experts({4096, 4096});
+  CHECK(w.flops == Approx(2 * 2 * p * 4096));               // the FLOPs themselves are unchanged
+  CHECK(w.timed_flops() == Approx(2 * 2 * p * 4096 / 0.5)); // the time counts them at half the peak
+  CHECK(calibrated.time_s(w, gpu, true) == Approx(2 * plain.time_s(plain.routed_experts({4096, 4096}), gpu, true)));
+  // Experts are looked up by their own token counts (64 tokens: a quarter of the peak).
+  const Work mixed = calibrated.routed_experts({64, 4096});
+  CHECK(mixed.timed_flops() == Approx(2 * p * 64 / 0.25 + 2 * p * 4096 / 0.5));
+}
