@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake make g++ pkg-config libsimgrid-dev libboost-dev libcli11-dev libhdf5-dev libspdlog-dev
           catch2 nlohmann-json3-dev libmetis-dev zlib1g-dev libssl-dev python3-h5py python3-matplotlib python3-pandas
-          clang libclang-rt-dev libtomlplusplus-dev)
+          clang libclang-rt-dev libtomlplusplus-dev slurm-wlm munge)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -464,8 +464,14 @@ std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts,
   METIS_SetDefaultOptions(options);
   options[METIS_OPTION_SEED] = static_cast<idx_t>(seed & 0x7fffffff);
   options[METIS_OPTION_UFACTOR] = 1; // 0.1% imbalance in vertex counts
-  if (adj.empty())
-    return part; // no co-activation at all: every split is as good
+  if (adj.empty()) {
+    // No co-activation at all (top-1 routing, e.g. Llama 4): every split cuts nothing, so balance counts and
+    // load as the partitioner would.
+    if (E % parts != 0)
+      throw InternalError("partition: " + std::to_string(E) + " vertices do not divide over " +
+                          std::to_string(parts) + " parts");
+    return balanced_packing(vertex_weight.empty() ? std::vector<double>(E, 1.0) : vertex_weight, parts);
+  }
   const int rc = METIS_PartGraphKway(&nv, &ncon, xadj.data(), adj.data(), vw.empty() ? nullptr : vw.data(), nullptr, adjw.data(), &np, nullptr,
                                      nullptr, options, &objval, out.data());
   if (rc != METIS_OK)

@@ -3,6 +3,7 @@
 #include "core/errors.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 namespace moesim::cli {
 
 std::string self_exe() { return "/proc/self/exe"; }
+
+std::string self_exe_path() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 pid_t spawn(const std::vector<std::string>& args, const std::string& log)
 {

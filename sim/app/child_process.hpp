@@ -8,6 +8,8 @@ namespace moesim::cli {
 
 /// The running binary: exec'ing /proc/self/exe keeps working even if the file is replaced during the run.
 std::string self_exe();
+/// The running binary's real path (for scripts that start it later, e.g. sbatch).
+std::string self_exe_path();
 /// Starts args[0] with args, stdout to /dev/null and stderr to `log`; returns the pid.
 pid_t spawn(const std::vector<std::string>& args, const std::string& log);
 /// The last "moesim: ..." line of a child's log (its error message), or a generic text with the exit status.

@@ -6,12 +6,16 @@
 #include "core/errors.hpp"
 #include "core/h5.hpp"
 #include "core/policy.hpp"
+#include "core/run_spec.hpp"
 #include "core/sha256.hpp"
 #include "core/sweep_spec.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <set>
+#include <tuple>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,7 +32,38 @@ struct SweepOpts {
   std::string spec_file;
   int jobs = 0;
   bool dry_run = false;
+  std::string shard;       ///< "I/N": run and gather only points i with i % N == I
+  std::string emit_slurm;  ///< write an sbatch array script here instead of running
+  int slurm_shards = 0;    ///< array tasks (default: one per point, at most 1000)
+  std::string slurm_partition, slurm_time = "01:00:00", slurm_account, slurm_mem;
+  int slurm_cpus = 2;
 };
+
+struct MergeOpts {
+  std::string spec_file;
+  std::vector<std::string> shard_files;
+};
+
+/// "I/N" with 0 <= I < N.
+std::pair<int, int> parse_shard(const std::string& text)
+{
+  const size_t slash = text.find('/');
+  try {
+    if (slash != std::string::npos) {
+      size_t a = 0, b = 0;
+      const int i = std::stoi(text.substr(0, slash), &a), n = std::stoi(text.substr(slash + 1), &b);
+      if (a == slash && b == text.size() - slash - 1 && n >= 1 && i >= 0 && i < n)
+        return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--shard: expected I/N with 0 <= I < N (e.g. 3/8), got '" + text + "'");
+}
+
+std::string shard_file(const std::string& out, int i, int n)
+{
+  return out + ".shard-" + std::to_string(i) + "-of-" + std::to_string(n) + ".h5";
+}
 
 /// A point's result name: a hash of its canonical key and the step count, so that a re-run finds it whatever the
 /// order of the spec's axes.
@@ -48,12 +83,6 @@ const char* const kMetrics[] = {"tpot_mean_s", "tpot_p99_s", "tokens_per_s", "di
                                 "dispatch_intra_bytes_per_step", "locality_node", "locality_gpu",
                                 "expert_load_max_over_mean", "max_message_bytes"};
 
-void write_text(const std::string& path, const std::string& text)
-{
-  AtomicFile out(path);
-  std::ofstream(out.temp_path()) << text;
-  out.commit();
-}
 
 std::string read_text(const std::string& path)
 {
@@ -62,6 +91,232 @@ std::string read_text(const std::string& path)
   while (std::getline(in, line))
     s += line;
   return s;
+}
+
+/// One row of a sweep result file and where its details are.
+struct PointData {
+  bool present = false; ///< part of this file (a shard holds every N-th point)
+  int64_t status = 0;
+  std::string error, id;
+  double wall_s = std::nan("");
+  std::string source_file, source_group; ///< HDF5 file and group holding summary, layers, moe_layer_traffic
+};
+
+/// Writes a sweep result file (docs/sweeps.md) with the rows of the present points in spec order; returns how many
+/// succeeded. Metrics are read from each point's summary, details copied as they are.
+size_t write_sweep_file(const std::string& path, const std::string& spec_file, const SweepSpec& spec,
+                        const std::vector<PointData>& data, const std::string& shard)
+{
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < data.size(); ++i)
+    if (data[i].present)
+      rows.push_back(i);
+  AtomicFile out(path);
+  size_t ok = 0;
+  {
+    h5::File f = h5::File::create(out.temp_path());
+    auto root = h5::root(f);
+    h5::write_attr(root, "schema", std::string("moesim-sweep"));
+    h5::write_attr(root, "schema_version", int64_t{1});
+    h5::write_attr(root, "spec_file", spec_file);
+    h5::write_attr(root, "sha256_spec", sha256_file(spec_file));
+    h5::write_attr(root, "steps", int64_t{spec.steps});
+    h5::write_attr(root, "points_in_spec", static_cast<int64_t>(spec.points.size()));
+    if (!shard.empty())
+      h5::write_attr(root, "shard", shard);
+    auto pts = h5::create_group(root, "points");
+    for (const auto& axis : sweep_axis_names()) {
+      if (sweep_axis_is_string(axis)) {
+        std::vector<std::string> v;
+        for (size_t i : rows)
+          v.push_back(spec.points[i].values.at(axis).text);
+        h5::write_strings(pts, axis, v);
+      } else {
+        std::vector<double> v;
+        for (size_t i : rows)
+          v.push_back(spec.points[i].values.at(axis).number);
+        h5::write_vector(pts, axis, v);
+      }
+    }
+    std::vector<int64_t> status, index;
+    std::vector<std::string> error, point_file;
+    std::vector<std::vector<double>> metrics(std::size(kMetrics));
+    std::vector<double> wall_s;
+    for (size_t i : rows) {
+      const PointData& d = data[i];
+      index.push_back(static_cast<int64_t>(i));
+      status.push_back(d.status);
+      error.push_back(d.error);
+      point_file.push_back(d.id);
+      wall_s.push_back(d.wall_s);
+      for (auto& m : metrics)
+        m.push_back(std::nan(""));
+      if (!d.status)
+        continue;
+      ++ok;
+      h5::File pf = h5::File::open_read(d.source_file);
+      auto src = d.source_group == "/" ? h5::root(pf) : h5::open_group(h5::root(pf), d.source_group);
+      auto summary = h5::open_group(src, "summary");
+      for (size_t m = 0; m < std::size(kMetrics); ++m)
+        metrics[m].back() = h5::read_attr_double(summary, kMetrics[m]);
+      auto grp = h5::create_group(root, "point_" + std::to_string(i));
+      for (const char* obj : {"summary", "layers", "moe_layer_traffic", "gpu_load"})
+        if (h5::exists(src, obj) && H5Ocopy(src.id, obj, grp.id, obj, H5P_DEFAULT, H5P_DEFAULT) < 0)
+          throw InputError(d.source_file, obj, "cannot copy into " + path);
+    }
+    h5::write_vector(pts, "point_index", index);
+    h5::write_vector(pts, "status", status);
+    h5::write_strings(pts, "error", error);
+    h5::write_strings(pts, "point_id", point_file);
+    for (size_t m = 0; m < std::size(kMetrics); ++m)
+      h5::write_vector(pts, kMetrics[m], metrics[m]);
+    h5::write_vector(pts, "wall_s", wall_s);
+  }
+  out.commit();
+  return ok;
+}
+
+/// `--emit-slurm FILE`: an sbatch array script, one task per shard, each running `moesim sweep SPEC --shard I/N`.
+int emit_slurm(const SweepOpts& o, const SweepSpec& spec)
+{
+  namespace fs = std::filesystem;
+  const int n = o.slurm_shards > 0 ? o.slurm_shards : static_cast<int>(std::min<size_t>(spec.points.size(), 1000));
+  if (n < 1 || static_cast<size_t>(n) > spec.points.size())
+    throw UsageError("--shards must be between 1 and the number of points (" + std::to_string(spec.points.size()) +
+                     ")");
+  auto quote = [](const std::string& v) {
+    std::string q = "'";
+    for (char c : v)
+      q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  for (const auto& [name, v] : {std::pair{"--partition", o.slurm_partition}, {"--time", o.slurm_time},
+                                {"--account", o.slurm_account}, {"--mem", o.slurm_mem}})
+    if (v.find_first_of(" \t\n'\"\\$`") != std::string::npos)
+      throw UsageError(std::string(name) + ": '" + v + "' contains a space or shell character");
+  const std::string cwd = fs::current_path().string();
+  const std::string logs = fs::absolute(spec.out + ".slurm").string();
+  std::string sh = "#!/bin/bash\n"
+                   "# Generated by moesim sweep --emit-slurm (docs/sweeps.md): " + std::to_string(spec.points.size()) +
+                   " points of " + o.spec_file + " in " + std::to_string(n) + " array tasks.\n"
+                   "# Submit: sbatch " + o.emit_slurm + "   then, when every task is done: moesim sweep merge " +
+                   o.spec_file + "\n";
+  sh += "#SBATCH --job-name=moesim-sweep\n";
+  sh += "#SBATCH --array=0-" + std::to_string(n - 1) + "\n";
+  sh += "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=" + std::to_string(o.slurm_cpus) + "\n";
+  sh += "#SBATCH --time=" + o.slurm_time + "\n";
+  if (!o.slurm_partition.empty())
+    sh += "#SBATCH --partition=" + o.slurm_partition + "\n";
+  if (!o.slurm_account.empty())
+    sh += "#SBATCH --account=" + o.slurm_account + "\n";
+  if (!o.slurm_mem.empty())
+    sh += "#SBATCH --mem=" + o.slurm_mem + "\n";
+  sh += "#SBATCH --output=" + logs + "/task-%a.log\n";
+  sh += "set -euo pipefail\ncd " + quote(cwd) + "\n";
+  sh += "exec " + quote(self_exe_path()) + " sweep " + quote(o.spec_file) + " --shard \"${SLURM_ARRAY_TASK_ID}/" +
+        std::to_string(n) + "\" -j \"${SLURM_CPUS_PER_TASK:-1}\"\n";
+  fs::create_directories(logs);
+  write_file_atomically(o.emit_slurm, sh);
+  fs::permissions(o.emit_slurm, fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  std::printf("%s: %d array tasks for %zu points (logs in %s)\nsubmit: sbatch %s\nthen:   moesim sweep merge %s\n",
+              o.emit_slurm.c_str(), n, spec.points.size(), logs.c_str(), o.emit_slurm.c_str(),
+              o.spec_file.c_str());
+  return 0;
+}
+
+/// `moesim sweep merge SPEC [SHARDS...]`: joins shard files into the spec's result file, checking that they
+/// belong to this spec and that every point is present exactly once.
+int merge(const MergeOpts& o)
+{
+  namespace fs = std::filesystem;
+  const SweepSpec spec = load_sweep_spec(o.spec_file);
+  const size_t N = spec.points.size();
+  std::vector<std::string> files = o.shard_files;
+  if (files.empty()) {
+    const fs::path out(spec.out);
+    const fs::path dir = out.parent_path().empty() ? fs::path(".") : out.parent_path();
+    const std::string prefix = out.filename().string() + ".shard-";
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(prefix, 0) == 0 && name.size() > 3 && name.compare(name.size() - 3, 3, ".h5") == 0)
+        files.push_back(e.path().string());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+      throw UsageError("no shard files " + spec.out + ".shard-*.h5 (run the shards first, or name the files)");
+  }
+  const std::string sha = sha256_file(o.spec_file);
+  std::vector<PointData> data(N);
+  std::vector<std::string> owner(N);
+  int shards_expected = 0;
+  std::set<std::string> shards_seen;
+  for (const auto& file : files) {
+    h5::File f = h5::File::open_read(file);
+    auto root = h5::root(f);
+    if (!h5::has_attr(root, "schema") || h5::read_attr_string(root, "schema") != "moesim-sweep")
+      throw InputError(file, "@schema", "not a moesim sweep result");
+    if (h5::read_attr_string(root, "sha256_spec") != sha)
+      throw InputError(file, "@sha256_spec", "written for another version of " + o.spec_file +
+                                                  " (the spec changed since the shards ran)");
+    if (h5::read_attr_int(root, "steps") != spec.steps)
+      throw InputError(file, "@steps", "does not match the spec's steps " + std::to_string(spec.steps));
+    if (!h5::has_attr(root, "shard"))
+      throw InputError(file, "@shard", "not a shard file (written by moesim sweep --shard I/N)");
+    const std::string shard = h5::read_attr_string(root, "shard");
+    const auto [si, sn] = parse_shard(shard);
+    if (shards_expected == 0)
+      shards_expected = sn;
+    if (sn != shards_expected)
+      throw InputError(file, "@shard", shard + ": the other shard files are of " + std::to_string(shards_expected));
+    if (!shards_seen.insert(shard).second)
+      throw InputError(file, "@shard", "shard " + shard + " is given twice");
+    (void)si;
+    auto pts = h5::open_group(root, "points");
+    const auto index = h5::read_vector<int64_t>(pts, "point_index");
+    const auto status = h5::read_vector<int64_t>(pts, "status");
+    const auto error = h5::read_strings(pts, "error");
+    const auto ids = h5::read_strings(pts, "point_id");
+    const auto wall = h5::read_vector<double>(pts, "wall_s");
+    if (status.size() != index.size() || error.size() != index.size() || ids.size() != index.size() ||
+        wall.size() != index.size())
+      throw InputError(file, "points", "columns of different lengths");
+    for (size_t r = 0; r < index.size(); ++r) {
+      const int64_t i = index[r];
+      if (i < 0 || static_cast<size_t>(i) >= N)
+        throw InputError(file, "points/point_index[" + std::to_string(r) + "]",
+                         "point " + std::to_string(i) + " is not in the spec (" + std::to_string(N) + " points)");
+      if (!owner[i].empty())
+        throw InputError(file, "points/point_index[" + std::to_string(r) + "]",
+                         "point " + std::to_string(i) + " is also in " + owner[i]);
+      if (ids[r] != point_id(spec.points[i], spec.steps))
+        throw InputError(file, "points/point_id[" + std::to_string(r) + "]",
+                         "point " + std::to_string(i) + " was run with other values than the spec's");
+      owner[i] = file;
+      PointData& d = data[i];
+      d.present = true;
+      d.status = status[r];
+      d.error = error[r];
+      d.id = ids[r];
+      d.wall_s = wall[r];
+      d.source_file = file;
+      d.source_group = "point_" + std::to_string(i);
+    }
+  }
+  std::vector<std::string> missing;
+  for (size_t i = 0; i < N; ++i)
+    if (owner[i].empty())
+      missing.push_back(std::to_string(i));
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t k = 0; k < missing.size() && k < 20; ++k)
+      list += (k ? ", " : "") + missing[k];
+    throw UsageError(std::to_string(missing.size()) + " of " + std::to_string(N) + " points are in no shard file (" +
+                     list + (missing.size() > 20 ? ", ..." : "") + "): run their shards, then merge again");
+  }
+  const size_t ok = write_sweep_file(spec.out, o.spec_file, spec, data, "");
+  std::printf("sweep merge: %zu shard files, %zu of %zu points succeeded -> %s\n", files.size(), ok, N,
+              spec.out.c_str());
+  return ok == N ? 0 : 3;
 }
 
 int sweep(const SweepOpts& o)
@@ -76,6 +331,8 @@ int sweep(const SweepOpts& o)
     } catch (const UsageError& e) {
       throw InputError(o.spec_file, "point " + std::to_string(i), e.what());
     }
+  if (!o.emit_slurm.empty())
+    return emit_slurm(o, spec);
   if (o.dry_run) {
     std::printf("%zu points (%d steps each), results: %s\n", N, spec.steps, spec.out.c_str());
     for (size_t i = 0; i < N; ++i)
@@ -85,10 +342,16 @@ int sweep(const SweepOpts& o)
   const int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const std::filesystem::path dir = spec.out + ".points";
   std::filesystem::create_directories(dir);
+  int shard_i = 0, shard_n = 1;
+  if (!o.shard.empty())
+    std::tie(shard_i, shard_n) = parse_shard(o.shard);
   std::vector<std::string> ids(N), result(N), log(N), err(N), wall(N);
-  std::vector<size_t> todo;
+  std::vector<size_t> todo, mine;
   for (size_t i = 0; i < N; ++i) {
     ids[i] = point_id(spec.points[i], spec.steps);
+    if (static_cast<int>(i % static_cast<size_t>(shard_n)) != shard_i)
+      continue;
+    mine.push_back(i);
     result[i] = (dir / (ids[i] + ".h5")).string();
     log[i] = (dir / (ids[i] + ".log")).string();
     err[i] = (dir / (ids[i] + ".err")).string();
@@ -96,8 +359,21 @@ int sweep(const SweepOpts& o)
     if (!std::filesystem::exists(result[i]))
       todo.push_back(i);
   }
-  spdlog::info("sweep {}: {} points, {} already done, {} to run with {} jobs (point results in {})", o.spec_file, N,
-               N - todo.size(), todo.size(), jobs, dir.string());
+  spdlog::info("sweep {}{}: {} points, {} already done, {} to run with {} jobs (point results in {})", o.spec_file,
+               o.shard.empty() ? "" : " shard " + o.shard, mine.size(), mine.size() - todo.size(), todo.size(), jobs,
+               dir.string());
+  {
+    // Every point hashes its platform, model and trace for provenance: hash each distinct file once here.
+    std::set<std::string> inputs;
+    for (size_t i : todo) {
+      const auto& v = spec.points[i].values;
+      inputs.insert(v.at("platform").text.empty() ? default_platform_file() : v.at("platform").text);
+      inputs.insert(v.at("model").text.empty() ? default_model_file() : v.at("model").text);
+      inputs.insert(v.at("trace").text.empty() ? default_trace_file() : v.at("trace").text);
+    }
+    const std::string digests = digests_for_children(std::vector<std::string>(inputs.begin(), inputs.end()));
+    ::setenv(kDigestsEnv, digests.c_str(), 1);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   std::map<pid_t, std::pair<size_t, std::chrono::steady_clock::time_point>> running;
   size_t next = 0, done = 0, failed = 0;
@@ -124,10 +400,10 @@ int sweep(const SweepOpts& o)
     ++done;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && std::filesystem::exists(result[i])) {
-      write_text(wall[i], std::to_string(secs));
+      write_file_atomically(wall[i], std::to_string(secs));
     } else {
       ++failed;
-      write_text(err[i], child_error(log[i], status));
+      write_file_atomically(err[i], child_error(log[i], status));
     }
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double eta = el / static_cast<double>(done) * static_cast<double>(todo.size() - done);
@@ -135,70 +411,30 @@ int sweep(const SweepOpts& o)
                  failed, el, eta, std::filesystem::exists(err[i]) ? read_text(err[i]).c_str() : "ok");
   }
 
-  // Gather every point (fresh or from an earlier run) into one file, written under a temporary name.
-  AtomicFile out(spec.out);
-  size_t ok = 0;
-  {
-    h5::File f = h5::File::create(out.temp_path());
-    auto root = h5::root(f);
-    h5::write_attr(root, "schema", std::string("moesim-sweep"));
-    h5::write_attr(root, "schema_version", int64_t{1});
-    h5::write_attr(root, "spec_file", o.spec_file);
-    h5::write_attr(root, "sha256_spec", sha256_file(o.spec_file));
-    h5::write_attr(root, "steps", int64_t{spec.steps});
-    auto pts = h5::create_group(root, "points");
-    for (const auto& axis : sweep_axis_names()) {
-      if (sweep_axis_is_string(axis)) {
-        std::vector<std::string> v;
-        for (const auto& p : spec.points)
-          v.push_back(p.values.at(axis).text);
-        h5::write_strings(pts, axis, v);
-      } else {
-        std::vector<double> v;
-        for (const auto& p : spec.points)
-          v.push_back(p.values.at(axis).number);
-        h5::write_vector(pts, axis, v);
-      }
+  // Gather the points (fresh or from an earlier run) into one file, written under a temporary name.
+  std::vector<PointData> data(N);
+  for (size_t i : mine) {
+    data[i].present = true;
+    data[i].id = ids[i];
+    if (!std::filesystem::exists(result[i])) {
+      data[i].error = std::filesystem::exists(err[i]) ? read_text(err[i]) : "not run";
+      continue;
     }
-    std::vector<int64_t> status(N, 0);
-    std::vector<std::string> error(N), point_file(N);
-    std::vector<std::vector<double>> metrics(std::size(kMetrics), std::vector<double>(N, std::nan("")));
-    std::vector<double> wall_s(N, std::nan(""));
-    for (size_t i = 0; i < N; ++i) {
-      point_file[i] = ids[i];
-      if (!std::filesystem::exists(result[i])) {
-        error[i] = std::filesystem::exists(err[i]) ? read_text(err[i]) : "not run";
-        continue;
-      }
-      status[i] = 1;
-      ++ok;
-      h5::File pf = h5::File::open_read(result[i]);
-      auto proot = h5::root(pf);
-      auto summary = h5::open_group(proot, "summary");
-      for (size_t m = 0; m < std::size(kMetrics); ++m)
-        metrics[m][i] = h5::read_attr_double(summary, kMetrics[m]);
-      if (std::filesystem::exists(wall[i]))
-        wall_s[i] = std::stod(read_text(wall[i]));
-      // The point's details: its summary and per-layer table, copied as they are.
-      auto grp = h5::create_group(root, "point_" + std::to_string(i));
-      for (const char* obj : {"summary", "layers", "moe_layer_traffic"})
-        if (h5::exists(proot, obj) && H5Ocopy(proot.id, obj, grp.id, obj, H5P_DEFAULT, H5P_DEFAULT) < 0)
-          throw InputError(result[i], obj, "cannot copy into " + spec.out);
-    }
-    h5::write_vector(pts, "status", status);
-    h5::write_strings(pts, "error", error);
-    h5::write_strings(pts, "point_id", point_file);
-    for (size_t m = 0; m < std::size(kMetrics); ++m)
-      h5::write_vector(pts, kMetrics[m], metrics[m]);
-    h5::write_vector(pts, "wall_s", wall_s);
+    data[i].status = 1;
+    data[i].source_file = result[i];
+    data[i].source_group = "/";
+    if (std::filesystem::exists(wall[i]))
+      data[i].wall_s = std::stod(read_text(wall[i]));
   }
-  out.commit();
-  std::printf("sweep: %zu of %zu points succeeded -> %s\n", ok, N, spec.out.c_str());
-  for (size_t i = 0; i < N; ++i)
-    if (!std::filesystem::exists(result[i]))
-      std::printf("  failed point %zu (%s): %s\n", i, spec.points[i].key().c_str(),
-                  std::filesystem::exists(err[i]) ? read_text(err[i]).c_str() : "not run");
-  return ok == N ? 0 : 3;
+  const std::string target = o.shard.empty() ? spec.out : shard_file(spec.out, shard_i, shard_n);
+  const size_t ok = write_sweep_file(target, o.spec_file, spec, data, o.shard);
+  std::printf("sweep: %zu of %zu points succeeded -> %s\n", ok, mine.size(), target.c_str());
+  for (size_t i : mine)
+    if (!data[i].status)
+      std::printf("  failed point %zu (%s): %s\n", i, spec.points[i].key().c_str(), data[i].error.c_str());
+  if (!o.shard.empty())
+    std::printf("when every shard is done: moesim sweep merge %s\n", o.spec_file.c_str());
+  return ok == mine.size() ? 0 : 3;
 }
 
 } // namespace
@@ -208,10 +444,34 @@ void add_sweep(CLI::App& app, Action& action)
   auto o = std::make_shared<SweepOpts>();
   auto* cmd = app.add_subcommand("sweep", "Run every point of a TOML sweep spec (axes x zip groups - exclusions) "
                                           "in parallel into one HDF5 file; re-running resumes (docs/sweeps.md)");
-  cmd->add_option("spec", o->spec_file, "sweep spec (TOML)")->required();
+  cmd->add_option("spec", o->spec_file, "sweep spec (TOML)");
   cmd->add_option("-j,--jobs", o->jobs, "points in parallel (default: all cores)")->check(CLI::Range(0, 4096));
   cmd->add_flag("--dry-run", o->dry_run, "list the points and exit");
-  cmd->callback([&action, o] { action = [o] { return sweep(*o); }; });
+  cmd->add_option("--shard", o->shard, "run and gather only shard I of N (points i with i % N == I) into "
+                                      "OUT.shard-I-of-N.h5");
+  cmd->add_option("--emit-slurm", o->emit_slurm, "write an sbatch array script (one task per shard) and exit");
+  cmd->add_option("--shards", o->slurm_shards, "--emit-slurm: array tasks (default: one per point, at most 1000)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--partition", o->slurm_partition, "--emit-slurm: Slurm partition");
+  cmd->add_option("--time", o->slurm_time, "--emit-slurm: time limit per task")->capture_default_str();
+  cmd->add_option("--cpus-per-task", o->slurm_cpus, "--emit-slurm: CPUs per task (the task's -j)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  cmd->add_option("--account", o->slurm_account, "--emit-slurm: Slurm account");
+  cmd->add_option("--mem", o->slurm_mem, "--emit-slurm: memory per task (e.g. 8G)");
+  auto m = std::make_shared<MergeOpts>();
+  auto* mcmd = cmd->add_subcommand("merge", "Join the shard files of a sweep into its result file, checking every "
+                                            "point is present exactly once");
+  mcmd->add_option("spec_file", m->spec_file, "sweep spec (TOML)")->required();
+  mcmd->add_option("shards", m->shard_files, "shard files (default: OUT.shard-*.h5 beside the spec's out)");
+  mcmd->callback([&action, m] { action = [m] { return merge(*m); }; });
+  cmd->callback([&action, o, mcmd] {
+    if (mcmd->parsed())
+      return;
+    if (o->spec_file.empty())
+      throw CLI::ValidationError("sweep", "a spec file is needed");
+    action = [o] { return sweep(*o); };
+  });
 }
 
 } // namespace moesim::cli

@@ -44,6 +44,7 @@ Recorder::Recorder(RecorderShape shape) : shape_(std::move(shape))
   step_end_.assign(shape_.steps, 0.0);
   metrics_.assign(shape_.steps, StepMetrics{});
   layer_intra_tokens_.assign(shape_.moe_layers.size(), 0.0);
+  layer_gpu_pairs_.assign(shape_.moe_layers.size() * static_cast<size_t>(shape_.gpus), 0.0);
   layer_inter_tokens_.assign(shape_.moe_layers.size(), 0.0);
 }
 
@@ -84,6 +85,8 @@ void Recorder::plan_metrics(const StepPlan& plan)
       m.pairs_local_gpu += static_cast<double>(lt.pairs_local_gpu);
       m.pairs_local_node += static_cast<double>(lt.pairs_local_node);
       m.max_message_tokens = std::max<double>(m.max_message_tokens, lt.max_message_tokens);
+      for (size_t g = 0; g < lt.expert_tokens.size() && g < static_cast<size_t>(G); ++g)
+        layer_gpu_pairs_[li * static_cast<size_t>(G) + g] += static_cast<double>(lt.expert_tokens[g]);
       const double mx = static_cast<double>(*std::max_element(lt.expert_tokens.begin(), lt.expert_tokens.end()));
       double sum = 0;
       for (auto x : lt.expert_tokens)
@@ -385,6 +388,12 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     moe_traffic.add_double("dispatch_intra_bytes", &lintra);
     moe_traffic.add_double("dispatch_inter_bytes", &linter);
     moe_traffic.write(root, "moe_layer_traffic");
+    // Expert load: token-expert pairs each GPU computes per MoE layer, mean per step ([moe layer][GPU]).
+    std::vector<double> load(layer_gpu_pairs_.size());
+    for (size_t k = 0; k < load.size(); ++k)
+      load[k] = layer_gpu_pairs_[k] / std::max(1, S);
+    h5::write_dataset(root, "gpu_load", load,
+                      {static_cast<hsize_t>(shape_.moe_layers.size()), static_cast<hsize_t>(shape_.gpus)}, 0, 0);
 
     auto tr = h5::create_group(root, "traffic");
     const hsize_t G = static_cast<hsize_t>(shape_.gpus);

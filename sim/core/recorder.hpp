@@ -92,6 +92,7 @@ private:
   std::vector<TimelineSpan> timeline_;
   std::vector<double> layer_intra_tokens_; ///< [moe layer] dispatch token copies inside nodes, summed over steps
   std::vector<double> layer_inter_tokens_; ///< [moe layer] dispatch token copies across nodes, summed over steps
+  std::vector<double> layer_gpu_pairs_;    ///< [moe layer][GPU] token-expert pairs computed, summed over steps
 };
 
 } // namespace moesim

@@ -76,6 +76,30 @@ $PY -c "
 import h5py; f = h5py.File('fail.h5'); e = f['points/error'].asstr()[:]
 assert list(f['points/status'][:]) == [1, 0] and 'do not divide evenly over 24 GPUs' in e[1], e
 " && pass "the failure is in the points table" || fail "failure not recorded"
+# Shards (what Slurm array tasks run; tests/cli/slurm.sh submits them to a real Slurm): every point in exactly one
+# shard, and the merge of the shards equals the single run (the points are already done: the shards only gather).
+expect_ok "$MOESIM" sweep spec.toml --shard 0/2
+expect_ok "$MOESIM" sweep spec.toml --shard 1/2
+mv sweep.h5 single.h5
+expect_ok "$MOESIM" sweep merge spec.toml
+$PY - <<'PY' && pass "merged shards == single run" || fail "merged shards differ"
+import h5py, numpy as np
+a, b = h5py.File("sweep.h5")["points"], h5py.File("single.h5")["points"]
+s0, s1 = h5py.File("sweep.h5.shard-0-of-2.h5")["points"], h5py.File("sweep.h5.shard-1-of-2.h5")["points"]
+assert list(s0["point_index"][:]) == [0, 2, 4] and list(s1["point_index"][:]) == [1, 3, 5]
+for k in a:
+    x, y = a[k][:], b[k][:]
+    assert (x == y).all() if x.dtype.kind in "OS" else np.array_equal(x, y, equal_nan=True), k
+PY
+expect_fail 2 "--shard: expected I/N with 0 <= I < N (e.g. 3/8), got '2/2'" "$MOESIM" sweep spec.toml --shard 2/2
+expect_fail 2 "written for another version of spec1.toml" "$MOESIM" sweep merge spec1.toml sweep.h5.shard-0-of-2.h5
+expect_ok "$MOESIM" sweep spec.toml --emit-slurm job.sh --shards 2 --partition gpu --mem 8G
+grep -q '^#SBATCH --array=0-1$' job.sh && grep -q -- '--shard "${SLURM_ARRAY_TASK_ID}/2"' job.sh &&
+  grep -q '^#SBATCH --partition=gpu$' job.sh && bash -n job.sh && pass "sbatch script" || fail "sbatch script: $(cat job.sh)"
+expect_fail 2 "--partition: 'a b' contains a space" "$MOESIM" sweep spec.toml --emit-slurm job2.sh --partition "a b"
+# Plots of a sweep file.
+if $PY "$SRC/experiments/plot.py" sweep.h5 -o plots > plots.txt 2>&1 && [ "$(ls plots/*.png | wc -l)" -eq 4 ]; then
+  pass "experiments/plot.py: tpot, inter_bytes, layers, load"; else fail "plot.py: $(cat plots.txt)"; fi
 # Bad specs: errors before anything runs, naming the file and key.
 bad() { # expected-message toml-text
   printf '%s\n' "$2" > bad.toml

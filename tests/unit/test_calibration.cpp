@@ -4,10 +4,14 @@
 #include "core/calibration.hpp"
 #include "core/errors.hpp"
 #include "core/factor_table.hpp"
+#include "core/sha256.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -253,4 +257,21 @@ TEST_CASE("The fit recovers known link bandwidth, overhead and factors from synt
   const auto held = every_other_holdout(ms);
   CHECK(held[1]);
   CHECK_FALSE(held[0]);
+}
+
+TEST_CASE("Input digests passed down by a parent are used only while the file is unchanged")
+{
+  const std::string path = "/tmp/moesim-digest-" + std::to_string(::getpid()) + ".txt";
+  std::ofstream(path) << "hello\n";
+  const std::string real = sha256_file(path);
+  std::string fake = moesim::digests_for_children({path});
+  REQUIRE(fake.find(real) != std::string::npos);
+  fake.replace(fake.find(real), 64, std::string(64, 'f'));
+  ::setenv(kDigestsEnv, fake.c_str(), 1);
+  CHECK(sha256_file(path) == std::string(64, 'f')); // the parent's digest is taken as is
+  std::ofstream(path, std::ios::app) << "changed\n"; // new size (and mtime): recomputed
+  CHECK(sha256_file(path) != std::string(64, 'f'));
+  CHECK(sha256_file(path) != real);
+  ::unsetenv(kDigestsEnv);
+  std::remove(path.c_str());
 }

@@ -157,6 +157,27 @@ TEST_CASE("Placement invariants: every expert placed, equal primaries per GPU, s
     }
 }
 
+TEST_CASE("Top-1 routing (no co-activation at all): activation and coactivation still balance the GPUs")
+{
+  // Llama 4 routes each token to one expert: the co-activation graph has no edge, which once left every expert of a
+  // node on its first GPU.
+  ModelSpec m = test::tiny_model(2, 32, 1);
+  const Trace t = two_families(m, 10, 30);
+  Cluster c = Cluster::uniform(2, 4, h100_sxm());
+  for (const std::string name : {"activation", "coactivation"}) {
+    INFO(name);
+    const Placement p = place(name, m, c, t, all(t));
+    for (const auto& layer : p.replicas) {
+      std::vector<int> per_gpu(c.num_gpus(), 0);
+      for (const auto& reps : layer)
+        for (int g : reps)
+          ++per_gpu[g];
+      for (int n : per_gpu)
+        CHECK(n == 32 / 8);
+    }
+  }
+}
+
 TEST_CASE("Impossible placement requests are clear errors")
 {
   ModelSpec m = test::tiny_model(1, 6, 2);
