@@ -129,6 +129,8 @@ int main(int argc, char** argv)
     }
     if (hidden <= 0 || ffn <= 0 || groups <= 0)
       throw CalibError("--hidden, --ffn and --experts must be positive");
+    // Every option is checked before the first CUDA call.
+    const auto hbm_sizes = size_range(parse_size(hbm_min), parse_size(hbm_max), 2);
     CALIB_CUDA(cudaSetDevice(device));
     cudaDeviceProp prop{};
     CALIB_CUDA(cudaGetDeviceProperties(&prop, device));
@@ -141,7 +143,7 @@ int main(int argc, char** argv)
 
     // HBM: copy kernel; bytes = read + written.
     {
-      const auto sizes = size_range(parse_size(hbm_min), parse_size(hbm_max), 2);
+      const auto& sizes = hbm_sizes;
       void *in = nullptr, *outb = nullptr;
       CALIB_CUDA(cudaMalloc(&in, static_cast<size_t>(sizes.back())));
       CALIB_CUDA(cudaMalloc(&outb, static_cast<size_t>(sizes.back())));

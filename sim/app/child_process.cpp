@@ -1,5 +1,6 @@
 #include "child_process.hpp"
 
+#include "commands.hpp"
 #include "core/errors.hpp"
 
 #include <cstdio>
@@ -14,8 +15,13 @@ std::string self_exe() { return "/proc/self/exe"; }
 
 std::string self_exe_path() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log)
+namespace {
+
+/// Forks; the child sends stdout to /dev/null and stderr to `log`, then runs `child` with argv built from `args`
+/// (never returns).
+template <typename Child> pid_t fork_with_log(std::vector<std::string> args, const std::string& log, Child child)
 {
+  std::fflush(nullptr); // nothing buffered in the parent may be written twice
   const pid_t pid = ::fork();
   if (pid < 0)
     throw InternalError("fork failed");
@@ -25,13 +31,31 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log)
     if (!std::freopen("/dev/null", "w", stdout))
       _exit(127);
     std::vector<char*> argv;
-    for (const auto& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
+    for (auto& a : args)
+      argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
+    child(static_cast<int>(args.size()), argv.data());
     _exit(127);
   }
   return pid;
+}
+
+} // namespace
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log)
+{
+  return fork_with_log(args, log, [](int, char** argv) { ::execv(argv[0], argv); });
+}
+
+pid_t spawn_self(const std::vector<std::string>& args, const std::string& log)
+{
+  std::vector<std::string> full{"moesim"};
+  full.insert(full.end(), args.begin(), args.end());
+  return fork_with_log(full, log, [](int argc, char** argv) {
+    const int rc = run_cli(argc, argv);
+    std::fflush(nullptr);
+    _exit(rc);
+  });
 }
 
 std::string child_error(const std::string& log, int status)

@@ -381,12 +381,10 @@ int sweep(const SweepOpts& o)
     while (running.size() < static_cast<size_t>(jobs) && next < todo.size()) {
       const size_t i = todo[next++];
       std::filesystem::remove(err[i]);
-      std::vector<std::string> args{self_exe()};
-      for (auto& a : spec.points[i].run_args(spec.steps))
-        args.push_back(a);
+      std::vector<std::string> args = spec.points[i].run_args(spec.steps);
       args.push_back("--out");
       args.push_back(result[i]);
-      running[spawn(args, log[i])] = {i, std::chrono::steady_clock::now()};
+      running[spawn_self(args, log[i])] = {i, std::chrono::steady_clock::now()};
     }
     int status = 0;
     const pid_t pid = ::wait(&status);

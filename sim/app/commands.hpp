@@ -7,6 +7,8 @@
 namespace moesim::cli {
 
 using Action = std::function<int()>;
+/// The whole command line: parse argv, run the subcommand, map errors to exit codes (0, 2 bad input, 1 internal).
+int run_cli(int argc, char** argv);
 /// Each add_* adds a subcommand and stores its action in `action` when the subcommand is selected.
 void add_platform(CLI::App& app, Action& action);
 void add_model(CLI::App& app, Action& action);
