@@ -65,18 +65,24 @@ std::string shard_file(const std::string& out, int i, int n)
   return out + ".shard-" + std::to_string(i) + "-of-" + std::to_string(n) + ".h5";
 }
 
-/// A point's result name: a hash of its canonical key and the step count, so that a re-run finds it whatever the
-/// order of the spec's axes.
-std::string point_id(const SweepPoint& p, int steps)
+/// prefix + 16 hex digits of the FNV-1a hash of key: stable file names for points and generated traces.
+std::string hashed_name(const std::string& prefix, const std::string& key)
 {
-  uint64_t h = 1469598103934665603ULL; // FNV-1a
-  for (unsigned char c : p.key() + "steps=" + std::to_string(steps)) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : key) {
     h ^= c;
     h *= 1099511628211ULL;
   }
   char buf[32];
-  std::snprintf(buf, sizeof buf, "point-%016llx", static_cast<unsigned long long>(h));
-  return buf;
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return prefix + buf;
+}
+
+/// A point's result name: the hash of its canonical key and the step count, so that a re-run finds it whatever the
+/// order of the spec's axes.
+std::string point_id(const SweepPoint& p, int steps)
+{
+  return hashed_name("point-", p.key() + "steps=" + std::to_string(steps));
 }
 
 const char* const kMetrics[] = {"tpot_mean_s", "tpot_p99_s", "tokens_per_s", "dispatch_inter_bytes_per_step",
@@ -362,6 +368,39 @@ int sweep(const SweepOpts& o)
   spdlog::info("sweep {}{}: {} points, {} already done, {} to run with {} jobs (point results in {})", o.spec_file,
                o.shard.empty() ? "" : " shard " + o.shard, mine.size(), mine.size() - todo.size(), todo.size(), jobs,
                dir.string());
+  // Synthetic traces ("synth:PRESET[:REQUESTS]"): generated once per model, preset, size and seed into
+  // OUT.traces/, before the points that replay them.
+  std::map<std::string, std::string> synth_file; // "model|value|seed" -> file
+  {
+    std::vector<std::pair<std::string, std::vector<std::string>>> jobs_todo;
+    for (size_t i : todo) {
+      const auto& v = spec.points[i].values;
+      if (v.at("trace").text.rfind("synth:", 0) != 0)
+        continue;
+      const std::string model = v.at("model").text.empty() ? default_model_file() : v.at("model").text;
+      const std::string seed = std::to_string(static_cast<int64_t>(v.at("seed").number));
+      const std::string key = model + "|" + v.at("trace").text + "|" + seed;
+      if (synth_file.count(key))
+        continue;
+      const std::filesystem::path tdir = spec.out + ".traces";
+      std::filesystem::create_directories(tdir);
+      synth_file[key] = (tdir / (hashed_name("synth-", key) + ".h5")).string();
+      if (std::filesystem::exists(synth_file[key]))
+        continue;
+      const SynthTraceRequest req = parse_synth_trace(v.at("trace").text);
+      jobs_todo.push_back({synth_file[key],
+                           {"trace", "synth", "--model", model, "--preset", req.preset, "--requests",
+                            std::to_string(req.requests), "--seed", seed, "-o", synth_file[key]}});
+    }
+    for (const auto& [file, args] : jobs_todo) {
+      spdlog::info("sweep: generating {} ({} {})", file, args[5], args[7]);
+      const std::string log_file = file + ".log";
+      int status = 0;
+      ::waitpid(spawn_self(args, log_file), &status, 0);
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !std::filesystem::exists(file))
+        throw UsageError("generating the synthetic trace " + file + " failed: " + child_error(log_file, status));
+    }
+  }
   {
     // Every point hashes its platform, model and trace for provenance: hash each distinct file once here.
     std::set<std::string> inputs;
@@ -369,7 +408,8 @@ int sweep(const SweepOpts& o)
       const auto& v = spec.points[i].values;
       inputs.insert(v.at("platform").text.empty() ? default_platform_file() : v.at("platform").text);
       inputs.insert(v.at("model").text.empty() ? default_model_file() : v.at("model").text);
-      inputs.insert(v.at("trace").text.empty() ? default_trace_file() : v.at("trace").text);
+      if (v.at("trace").text.rfind("synth:", 0) != 0)
+        inputs.insert(v.at("trace").text.empty() ? default_trace_file() : v.at("trace").text);
     }
     const std::string digests = digests_for_children(std::vector<std::string>(inputs.begin(), inputs.end()));
     ::setenv(kDigestsEnv, digests.c_str(), 1);
@@ -382,6 +422,13 @@ int sweep(const SweepOpts& o)
       const size_t i = todo[next++];
       std::filesystem::remove(err[i]);
       std::vector<std::string> args = spec.points[i].run_args(spec.steps);
+      for (size_t a = 0; a + 1 < args.size(); ++a)
+        if (args[a] == "--trace" && args[a + 1].rfind("synth:", 0) == 0) {
+          const auto& v = spec.points[i].values;
+          const std::string model = v.at("model").text.empty() ? default_model_file() : v.at("model").text;
+          args[a + 1] = synth_file.at(model + "|" + args[a + 1] + "|" +
+                                      std::to_string(static_cast<int64_t>(v.at("seed").number)));
+        }
       args.push_back("--out");
       args.push_back(result[i]);
       running[spawn_self(args, log[i])] = {i, std::chrono::steady_clock::now()};

@@ -1,11 +1,14 @@
 #include "core/sweep_spec.hpp"
 
+
 #include "core/decode_plan.hpp"
 #include "core/errors.hpp"
 #include "core/run_spec.hpp"
+#include "core/trace_synth.hpp"
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -134,6 +137,35 @@ std::vector<std::string> SweepPoint::run_args(int steps) const
     args.push_back(a.is_integer ? std::to_string(static_cast<int64_t>(v.number)) : v.text);
   }
   return args;
+}
+
+SynthTraceRequest parse_synth_trace(const std::string& value)
+{
+  SynthTraceRequest r;
+  const std::string rest = value.substr(std::string("synth:").size());
+  const size_t colon = rest.find(':');
+  r.preset = rest.substr(0, colon);
+  const auto names = synth_preset_names();
+  if (std::find(names.begin(), names.end(), r.preset) == names.end()) {
+    std::string list;
+    for (const auto& n : names)
+      list += (list.empty() ? "" : ", ") + n;
+    throw UsageError("trace '" + value + "': unknown synthetic preset '" + r.preset + "' (expected " + list + ")");
+  }
+  if (colon != std::string::npos) {
+    const std::string n = rest.substr(colon + 1);
+    size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(n, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != n.size() || n.empty() || v < 1 || v > 1000000)
+      throw UsageError("trace '" + value + "': expected synth:PRESET or synth:PRESET:REQUESTS (1..1000000)");
+    r.requests = static_cast<int>(v);
+  }
+  return r;
 }
 
 SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
@@ -297,6 +329,14 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
     const std::string place = "point " + std::to_string(i) + " (" + p.key() + ")";
     for (const char* f : {"platform", "model", "trace"}) {
       const std::string& path = p.values.at(f).text;
+      if (std::string(f) == "trace" && path.rfind("synth:", 0) == 0) {
+        try {
+          parse_synth_trace(path);
+        } catch (const UsageError& e) {
+          throw InputError(file, place, e.what());
+        }
+        continue;
+      }
       if (!path.empty() && !std::filesystem::is_regular_file(path))
         throw InputError(file, place, std::string(f) + " file '" + path + "' not found");
     }

@@ -35,6 +35,15 @@ struct SweepSpec {
 
 /// Parses and expands a TOML sweep spec; InputError naming the file and the key path on unknown keys, wrong types,
 /// empty axes, zip groups of unequal lengths, exclusions naming unknown axes, or a spec with no point left.
+/// A trace axis value "synth:PRESET[:REQUESTS]": a synthetic trace the sweep generates for the point's model
+/// (moesim trace synth --preset PRESET --requests REQUESTS --seed SEED) instead of a file.
+struct SynthTraceRequest {
+  std::string preset;
+  int requests = 2048;
+};
+/// UsageError on unknown presets or bad request counts.
+SynthTraceRequest parse_synth_trace(const std::string& value);
+
 SweepSpec parse_sweep_spec(const std::string& toml_text, const std::string& file);
 SweepSpec load_sweep_spec(const std::string& file);
 

@@ -97,6 +97,21 @@ expect_ok "$MOESIM" sweep spec.toml --emit-slurm job.sh --shards 2 --partition g
 grep -q '^#SBATCH --array=0-1$' job.sh && grep -q -- '--shard "${SLURM_ARRAY_TASK_ID}/2"' job.sh &&
   grep -q '^#SBATCH --partition=gpu$' job.sh && bash -n job.sh && pass "sbatch script" || fail "sbatch script: $(cat job.sh)"
 expect_fail 2 "--partition: 'a b' contains a space" "$MOESIM" sweep spec.toml --emit-slurm job2.sh --partition "a b"
+# A synthetic-trace axis value: generated once into OUT.traces/, replayed by the points.
+cat > synth.toml <<TOML
+out = "synth.h5"
+steps = 2
+[axes]
+platform = ["$SRC/platforms/h100-2n.xml"]
+trace = ["synth:generic:300"]
+placement = ["linear", "eplb"]
+batch_per_gpu = [16]
+TOML
+expect_ok "$MOESIM" sweep synth.toml -j 2
+[ "$(ls synth.h5.traces/synth-*.h5 | wc -l)" -eq 1 ] && $PY -c "
+import h5py; f = h5py.File('synth.h5'); p = f['points']
+assert list(p['status'][:]) == [1, 1] and set(p['trace'].asstr()[:]) == {'synth:generic:300'}
+" && pass "synth:generic:300 generated once, both points replay it" || fail "synthetic trace axis: $(ls synth.h5.traces)"
 # Plots of a sweep file.
 if $PY "$SRC/experiments/plot.py" sweep.h5 -o plots > plots.txt 2>&1 && [ "$(ls plots/*.png | wc -l)" -eq 4 ]; then
   pass "experiments/plot.py: tpot, inter_bytes, layers, load"; else fail "plot.py: $(cat plots.txt)"; fi
@@ -116,5 +131,7 @@ bad "platform file 'nope.xml' not found" $'out = "x.h5"\n[axes]\nplatform = ["no
 bad "--micro-batches must be 1 or 2" $'out = "x.h5"\n[axes]\nmicro_batches = [3]'
 bad "bad.toml: point 0: unknown placement policy 'magic'" $'out = "x.h5"\n[axes]\nplacement = ["magic"]'
 bad "bad.toml: line 2, column" $'out = "x.h5"\n[axes\nseed = [1]'
+bad "unknown synthetic preset 'llama' (expected generic, deepseek-v3, qwen3, maverick)" $'out = "x.h5"\n[axes]\ntrace = ["synth:llama"]'
+bad "expected synth:PRESET or synth:PRESET:REQUESTS" $'out = "x.h5"\n[axes]\ntrace = ["synth:qwen3:lots"]'
 [ ! -e x.h5 ] && [ ! -e x.h5.points ] && pass "nothing written for refused specs" || fail "refused spec wrote output"
 finish
