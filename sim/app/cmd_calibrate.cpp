@@ -102,8 +102,9 @@ int run_validate(const ValidateOpts& o)
       doc.root().fail("points", "expected the array of a calibration record");
     const auto& pts = doc.root().node()["points"];
     for (const auto& p : pts)
-      if (p.is_object() && p.value("outlier", false))
-        outliers.insert({p.value("source", ""), p.value("line", 0)});
+      if (p.is_object() && p.contains("outlier") && p["outlier"].is_boolean() && p["outlier"].get<bool>() &&
+          p.contains("source") && p["source"].is_string() && p.contains("line") && p["line"].is_number_integer())
+        outliers.insert({p["source"].get<std::string>(), p["line"].get<int>()});
   }
   Simulation sim(o.platform);
   const Cluster& cluster = sim.cluster();
@@ -115,7 +116,7 @@ int run_validate(const ValidateOpts& o)
     sim.set_calibration(c);
     return sim.collective_time_s(pat, f);
   };
-  std::vector<double> measured, simulated, error, bytes, key;
+  std::vector<double> measured, simulated, error, key;
   std::vector<int64_t> nodes, gpus, is_held, is_outlier, line;
   std::vector<std::string> source, op, group, dtype;
   for (size_t i = 0; i < ms.size(); ++i) {
@@ -130,7 +131,6 @@ int run_validate(const ValidateOpts& o)
     measured.push_back(m.time_s);
     simulated.push_back(t);
     error.push_back(t / m.time_s - 1.0);
-    bytes.push_back(m.bytes);
     key.push_back(m.op == "gemm" ? m.m : m.bytes);
     nodes.push_back(m.nodes);
     gpus.push_back(m.gpus_per_node);

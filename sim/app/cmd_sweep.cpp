@@ -269,14 +269,13 @@ int merge(const MergeOpts& o)
     if (!h5::has_attr(root, "shard"))
       throw InputError(file, "@shard", "not a shard file (written by moesim sweep --shard I/N)");
     const std::string shard = h5::read_attr_string(root, "shard");
-    const auto [si, sn] = parse_shard(shard);
+    const int sn = parse_shard(shard).second;
     if (shards_expected == 0)
       shards_expected = sn;
     if (sn != shards_expected)
       throw InputError(file, "@shard", shard + ": the other shard files are of " + std::to_string(shards_expected));
     if (!shards_seen.insert(shard).second)
       throw InputError(file, "@shard", "shard " + shard + " is given twice");
-    (void)si;
     auto pts = h5::open_group(root, "points");
     const auto index = h5::read_vector<int64_t>(pts, "point_index");
     const auto status = h5::read_vector<int64_t>(pts, "status");

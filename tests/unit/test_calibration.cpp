@@ -197,15 +197,11 @@ double analytic(const CollectivePattern& pat, double bandwidth_Bps, double route
                 double op_factor)
 {
   std::map<int, double> out_bytes;
-  double msg = 0;
-  for (auto [s, d, b] : pat.transfers) {
+  for (auto [s, d, b] : pat.transfers)
     out_bytes[s] += b / (c.bandwidth_factor(false, b) * op_factor);
-    msg = b;
-  }
   double busiest = 0;
   for (auto& [s, b] : out_bytes)
     busiest = std::max(busiest, b);
-  (void)msg;
   const double overhead = pat.overhead_s >= 0 ? pat.overhead_s : c.overhead_intra_s;
   return overhead + pat.latency_steps * route_s + busiest / bandwidth_Bps;
 }
