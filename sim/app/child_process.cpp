@@ -2,6 +2,7 @@
 
 #include "commands.hpp"
 #include "core/errors.hpp"
+#include "core/sha256.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -56,6 +57,12 @@ pid_t spawn_self(const std::vector<std::string>& args, const std::string& log)
     std::fflush(nullptr);
     _exit(rc);
   });
+}
+
+void share_input_digests(const std::set<std::string>& files)
+{
+  const std::string digests = digests_for_children(std::vector<std::string>(files.begin(), files.end()));
+  ::setenv(kDigestsEnv, digests.c_str(), 1);
 }
 
 std::string child_error(const std::string& log, int status)

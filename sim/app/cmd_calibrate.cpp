@@ -111,7 +111,6 @@ int run_validate(const ValidateOpts& o)
   CalibrationResult r;
   r.platform.gpu = cluster.gpu(0);
   r.network = sim.calibration();
-  const PlatformCalibration calib = sim.calibration();
   CollectiveSimulator simulate = [&](const CollectivePattern& pat, const PlatformCalibration& c, double f) {
     sim.set_calibration(c);
     return sim.collective_time_s(pat, f);
@@ -216,7 +215,7 @@ int run_validate(const ValidateOpts& o)
       h5::write_attr(root, "holdout", o.holdout);
       for (size_t i = 0; i < inputs.size(); ++i)
         h5::write_attr(g, "input_" + std::to_string(i), inputs[i].path + " sha256 " + inputs[i].sha256);
-      const auto props = calib.to_props();
+      const auto props = r.network.to_props();
       for (const auto& [k, v] : props)
         h5::write_attr(root, k, v);
     }
@@ -301,9 +300,6 @@ int run_calibrate(const CalibrateOpts& o)
   out.comment_lines.push_back("Calibrated by moesim calibrate (docs/calibration.md) from:");
   for (const auto& in : inputs)
     out.comment_lines.push_back("  " + in.path + " (" + in.format + ", sha256 " + in.sha256.substr(0, 16) + ")");
-  for (auto& line : out.comment_lines)
-    while (line.find("--") != std::string::npos)
-      line.replace(line.find("--"), 2, "- -");
   write_file_atomically(o.out, generate_platform_xml(out));
   const std::string record = o.record.empty() ? o.out + ".calibration.json" : o.record;
   write_file_atomically(record, record_json(r, inputs, o).dump(2) + "\n");

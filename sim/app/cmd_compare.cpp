@@ -140,14 +140,15 @@ int compare(CompareOpts& o)
   }
   const auto tmp = std::filesystem::temp_directory_path() / ("moesim-compare-" + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp);
-  const std::string exe = self_exe();
+  // Every row runs on the same platform, model and trace: hash them once for all.
+  share_input_digests({o.platform, o.model, o.trace});
   spdlog::info("comparing {} configurations on {} ({} steps each, fitted on {:.0f}% of the requests)", rows.size(),
                o.trace, o.steps, 100 * o.train_fraction);
   size_t next = 0, done = 0, running = 0;
   auto launch = [&](Row& r, size_t i) {
     r.result_file = (tmp / ("row" + std::to_string(i) + ".h5")).string();
     r.log_file = (tmp / ("row" + std::to_string(i) + ".log")).string();
-    std::vector<std::string> args{exe, "run", "--platform", o.platform, "--model", o.model, "--trace", o.trace,
+    std::vector<std::string> args{"run", "--platform", o.platform, "--model", o.model, "--trace", o.trace,
                                   "--placement", r.placement, "--grouping", r.grouping,
                                   "--redundant-experts", std::to_string(r.redundant),
                                   "--train-fraction", std::to_string(o.train_fraction),
@@ -156,7 +157,7 @@ int compare(CompareOpts& o)
                                   "--signature-tokens", std::to_string(o.signature_tokens),
                                   "--dispatch-dtype", o.dispatch_dtype, "--comm", o.comm,
                                   "--matrix-steps", "0", "--out", r.result_file};
-    r.pid = spawn(args, r.log_file);
+    r.pid = spawn_self(args, r.log_file);
   };
   while (done < rows.size()) {
     while (running < static_cast<size_t>(o.jobs) && next < rows.size()) {

@@ -89,9 +89,6 @@ PlatformParams platform_from_record(const std::string& file)
   PlatformCalibration::from_props(p.zone_properties, file); // validates the factors
   p.comment_lines.push_back("Calibrated: links, GPU values and factors from the record " +
                             std::filesystem::path(file).filename().string());
-  for (auto& line : p.comment_lines)
-    while (line.find("--") != std::string::npos)
-      line.replace(line.find("--"), 2, "- -");
   p.validate();
   return p;
 }

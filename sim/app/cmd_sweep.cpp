@@ -367,52 +367,47 @@ int sweep(const SweepOpts& o)
   spdlog::info("sweep {}{}: {} points, {} already done, {} to run with {} jobs (point results in {})", o.spec_file,
                o.shard.empty() ? "" : " shard " + o.shard, mine.size(), mine.size() - todo.size(), todo.size(), jobs,
                dir.string());
-  // Synthetic traces ("synth:PRESET[:REQUESTS]"): generated once per model, preset, size and seed into
-  // OUT.traces/, before the points that replay them.
-  std::map<std::string, std::string> synth_file; // "model|value|seed" -> file
-  {
-    std::vector<std::pair<std::string, std::vector<std::string>>> jobs_todo;
-    for (size_t i : todo) {
-      const auto& v = spec.points[i].values;
-      if (v.at("trace").text.rfind("synth:", 0) != 0)
-        continue;
-      const std::string model = v.at("model").text.empty() ? default_model_file() : v.at("model").text;
-      const std::string seed = std::to_string(static_cast<int64_t>(v.at("seed").number));
-      const std::string key = model + "|" + v.at("trace").text + "|" + seed;
-      if (synth_file.count(key))
-        continue;
-      const std::filesystem::path tdir = spec.out + ".traces";
-      std::filesystem::create_directories(tdir);
-      synth_file[key] = (tdir / (hashed_name("synth-", key) + ".h5")).string();
-      if (std::filesystem::exists(synth_file[key]))
-        continue;
-      const SynthTraceRequest req = parse_synth_trace(v.at("trace").text);
-      jobs_todo.push_back({synth_file[key],
-                           {"trace", "synth", "--model", model, "--preset", req.preset, "--requests",
-                            std::to_string(req.requests), "--seed", seed, "-o", synth_file[key]}});
+  // The input files of the points to run: defaults resolved; synthetic traces ("synth:PRESET[:REQUESTS]")
+  // generated once per model, preset, size and seed into OUT.traces/ before the points that replay them.
+  auto input_of = [](const SweepPoint& p, const char* axis, std::string (*fallback)()) {
+    const std::string& text = p.values.at(axis).text;
+    return text.empty() ? fallback() : text;
+  };
+  std::vector<std::string> trace_file(N);
+  std::set<std::string> inputs, queued;
+  std::vector<std::pair<std::string, std::vector<std::string>>> synth_jobs;
+  for (size_t i : todo) {
+    const SweepPoint& p = spec.points[i];
+    const std::string model = input_of(p, "model", default_model_file);
+    inputs.insert(input_of(p, "platform", default_platform_file));
+    inputs.insert(model);
+    const std::string& trace = p.values.at("trace").text;
+    if (trace.rfind("synth:", 0) != 0) {
+      trace_file[i] = input_of(p, "trace", default_trace_file);
+      inputs.insert(trace_file[i]);
+      continue;
     }
-    for (const auto& [file, args] : jobs_todo) {
-      spdlog::info("sweep: generating {} ({} {})", file, args[5], args[7]);
-      const std::string log_file = file + ".log";
-      int status = 0;
-      ::waitpid(spawn_self(args, log_file), &status, 0);
-      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !std::filesystem::exists(file))
-        throw UsageError("generating the synthetic trace " + file + " failed: " + child_error(log_file, status));
-    }
+    const std::string seed = std::to_string(static_cast<int64_t>(p.values.at("seed").number));
+    const std::filesystem::path tdir = spec.out + ".traces";
+    std::filesystem::create_directories(tdir);
+    trace_file[i] = (tdir / (hashed_name("synth-", model + "|" + trace + "|" + seed) + ".h5")).string();
+    inputs.insert(trace_file[i]);
+    if (std::filesystem::exists(trace_file[i]) || !queued.insert(trace_file[i]).second)
+      continue;
+    const SynthTraceRequest req = parse_synth_trace(trace);
+    synth_jobs.push_back({trace_file[i],
+                          {"trace", "synth", "--model", model, "--preset", req.preset, "--requests",
+                           std::to_string(req.requests), "--seed", seed, "-o", trace_file[i]}});
   }
-  {
-    // Every point hashes its platform, model and trace for provenance: hash each distinct file once here.
-    std::set<std::string> inputs;
-    for (size_t i : todo) {
-      const auto& v = spec.points[i].values;
-      inputs.insert(v.at("platform").text.empty() ? default_platform_file() : v.at("platform").text);
-      inputs.insert(v.at("model").text.empty() ? default_model_file() : v.at("model").text);
-      if (v.at("trace").text.rfind("synth:", 0) != 0)
-        inputs.insert(v.at("trace").text.empty() ? default_trace_file() : v.at("trace").text);
-    }
-    const std::string digests = digests_for_children(std::vector<std::string>(inputs.begin(), inputs.end()));
-    ::setenv(kDigestsEnv, digests.c_str(), 1);
+  for (const auto& [file, args] : synth_jobs) {
+    spdlog::info("sweep: generating {} ({} {})", file, args[5], args[7]);
+    const std::string log_file = file + ".log";
+    int status = 0;
+    ::waitpid(spawn_self(args, log_file), &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !std::filesystem::exists(file))
+      throw UsageError("generating the synthetic trace " + file + " failed: " + child_error(log_file, status));
   }
+  share_input_digests(inputs);
   const auto t0 = std::chrono::steady_clock::now();
   std::map<pid_t, std::pair<size_t, std::chrono::steady_clock::time_point>> running;
   size_t next = 0, done = 0, failed = 0;
@@ -422,12 +417,8 @@ int sweep(const SweepOpts& o)
       std::filesystem::remove(err[i]);
       std::vector<std::string> args = spec.points[i].run_args(spec.steps);
       for (size_t a = 0; a + 1 < args.size(); ++a)
-        if (args[a] == "--trace" && args[a + 1].rfind("synth:", 0) == 0) {
-          const auto& v = spec.points[i].values;
-          const std::string model = v.at("model").text.empty() ? default_model_file() : v.at("model").text;
-          args[a + 1] = synth_file.at(model + "|" + args[a + 1] + "|" +
-                                      std::to_string(static_cast<int64_t>(v.at("seed").number)));
-        }
+        if (args[a] == "--trace")
+          args[a + 1] = trace_file[i];
       args.push_back("--out");
       args.push_back(result[i]);
       running[spawn_self(args, log[i])] = {i, std::chrono::steady_clock::now()};

@@ -30,9 +30,6 @@ std::string topology_name(Topology t)
 
 void PlatformParams::validate() const
 {
-  for (const auto& line : comment_lines)
-    if (line.find("--") != std::string::npos)
-      throw UsageError("platform comment lines must not contain '--': " + line);
   auto positive = [](double v, const char* what) {
     if (!(v > 0) || !std::isfinite(v))
       throw UsageError(std::string(what) + " must be a positive number");
@@ -108,8 +105,11 @@ std::string generate_platform_xml(const PlatformParams& p)
        << "B/s pcie=" << num(p.pcie_Bps) << "B/s oversubscription=" << num(p.oversubscription) << ".\n"
        << "     Every GPU is a host; gpu -[nvl]- nvsw (NVSwitch of its node); gpu -[pcie]- nic -[ib]- leaf switch;\n"
        << "     leaves -[uplink]- spine. Bandwidths are per direction (SPLITDUPLEX). See docs/platforms.md.";
-  for (const auto& line : p.comment_lines)
+  for (std::string line : p.comment_lines) {
+    while (line.find("--") != std::string::npos) // an XML comment cannot hold "--"
+      line.replace(line.find("--"), 2, "- -");
     w.os << "\n     " << line;
+  }
   w.os << " -->\n"
        << "<platform version=\"4.1\">\n  <zone id=\"cluster\" routing=\"DijkstraCache\">\n";
   for (const auto& [k, v] : p.zone_properties)

@@ -28,7 +28,7 @@ struct PlatformParams {
   GpuInfo gpu = h100_sxm();
   /// Properties of the root zone (a calibration's moesim_ factors, PlatformCalibration::to_props()).
   std::map<std::string, std::string> zone_properties;
-  /// Extra comment lines in the header (provenance of a calibrated platform); must not contain "--".
+  /// Extra comment lines in the header (provenance of a calibrated platform); "--" is written as "- -".
   std::vector<std::string> comment_lines;
 
   /// UsageError on impossible values.
