@@ -1,10 +1,11 @@
 // `activation`: requests' expert-activation vectors (per layer, L2-normalised) clustered with k-means (k =
 // --clusters, default the number of nodes); clusters assigned to nodes with balanced work; the training requests
 // are then grouped onto nodes by the same signature rule the `signature` grouping applies online, and each expert
-// placed on the node whose requests use it most, under equal per-node capacity; inside a node experts that tokens
-// choose together share a GPU, balanced by load; with --redundant-experts, most of each node's extra slots hold
-// replicas of the experts its requests use most that live on other nodes, the rest copies of the experts with the
-// highest load per copy (docs/policies.md).
+// placed on the node whose requests use it most, under equal per-node capacity (then pairwise exchanges between
+// nodes); inside a node experts that tokens choose together share a GPU, balanced by load, then swapped to save
+// remote tokens' copies while no GPU exceeds --gpu-balance x the layer's mean GPU load; with --redundant-experts,
+// most of each node's extra slots hold replicas of the experts its requests use most that live on other nodes, the
+// rest copies of the experts with the highest load per copy (docs/policies.md).
 #include "core/errors.hpp"
 #include "policy_util.hpp"
 
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <numeric>
 #include <tuple>
+#include <cstdlib>
 
 namespace moesim {
 namespace {
@@ -20,6 +22,8 @@ namespace {
 constexpr double kLocalityShare = 0.75;
 /// Largest GPU load inside a node allowed before experts are swapped for balance (x the node's mean).
 constexpr double kBalanceTolerance = 1.05;
+/// Fitting tokens sampled per MoE layer for the copy refinement (enough for its set counts; bounds its cost).
+constexpr int64_t kCopySampleTokens = 16384;
 
 /// Swaps experts between the most and least loaded GPU of a node while that lowers the larger of the two loads,
 /// choosing each time the swap that loses the least co-activation inside GPUs, until the most loaded GPU is within
@@ -103,6 +107,10 @@ Placement place_activation(const PlacementContext& ctx)
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
   const int per_node = E / N;
   const auto coact_all = policy::coactivation(ctx.trace, ctx.fit_requests);
+  int64_t fit_tokens = 0;
+  for (int32_t r : ctx.fit_requests)
+    fit_tokens += ctx.trace.requests[r].token_count;
+  const int64_t token_stride = std::max<int64_t>(1, fit_tokens / kCopySampleTokens);
   for (int l = 0; l < L; ++l) {
     const auto& coact = coact_all[l];
     // Primary copies: the (node, expert) pairs with most demand first.
@@ -117,10 +125,15 @@ Placement place_activation(const PlacementContext& ctx)
         node_of[e] = n;
         --room[n];
       }
+    policy::exchange_between_nodes(demand, l, node_of);
+    const auto copy_sets = policy::remote_copy_sets(ctx.trace, fit_of_node, node_of, l, token_stride);
     std::vector<double> total(E, 0.0);
     for (int e = 0; e < E; ++e)
       for (int n = 0; n < N; ++n)
         total[e] += demand[n][l][e];
+    // The largest GPU load the copy refinement accepts: --gpu-balance x the layer's mean over all GPUs (the
+    // imbalance that slows the layer is the cluster's, not the node's).
+    const double max_gpu_load = ctx.gpu_balance * std::accumulate(total.begin(), total.end(), 0.0) / G;
     // Per GPU: load estimate for packing primaries and replicas.
     std::vector<double> gpu_load(G, 0.0);
     std::vector<int> gpu_used(G, 0);
@@ -131,7 +144,8 @@ Placement place_activation(const PlacementContext& ctx)
           experts.push_back(e);
       // Inside the node, experts that tokens choose together share a GPU (a token is sent once per destination
       // GPU): METIS on the node's co-activation subgraph balanced by load, equal expert counts per GPU, then
-      // swaps until the most loaded GPU is within kBalanceTolerance of the node mean.
+      // swaps until the most loaded GPU is within kBalanceTolerance of the node mean; then swaps that save
+      // remote tokens' copies (the inter-node bytes) while no GPU exceeds max_gpu_load.
       std::vector<std::vector<double>> sub(experts.size(), std::vector<double>(experts.size(), 0.0));
       for (size_t a = 0; a < experts.size(); ++a)
         for (size_t b = 0; b < experts.size(); ++b)
@@ -141,6 +155,7 @@ Placement place_activation(const PlacementContext& ctx)
         sub_load.push_back(total[e]);
       auto gpu_part = policy::partition(sub, gpn, ctx.seed + static_cast<uint64_t>(l), sub_load);
       rebalance_parts(sub, sub_load, gpn, gpu_part);
+      policy::refine_copies(copy_sets[n], sub_load, gpn, max_gpu_load, gpu_part);
       for (size_t a = 0; a < experts.size(); ++a)
         p.replicas[l][experts[a]].push_back(n * gpn + gpu_part[a]);
       for (int e : experts) {
@@ -229,7 +244,7 @@ Placement place_activation(const PlacementContext& ctx)
 const bool registered = PlacementRegistry::instance().add(
     "activation",
     "k-means clusters of requests' expert activations mapped to nodes; experts on the node that uses them most "
-    "(equal capacity), co-activated experts on one GPU (load-balanced); replicas of hot remote and hot experts",
+    "(equal capacity), co-activated experts on one GPU (within --gpu-balance); replicas of hot remote and hot experts",
     place_activation);
 
 } // namespace

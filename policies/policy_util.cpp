@@ -425,6 +425,116 @@ std::vector<std::vector<int>> eplb_layer(const std::vector<double>& w, int physi
   return replicas;
 }
 
+void exchange_between_nodes(const std::vector<std::vector<std::vector<double>>>& demand, int l,
+                            std::vector<int>& node_of)
+{
+  const int E = static_cast<int>(node_of.size());
+  for (bool improved = true; improved;) {
+    improved = false;
+    for (int a = 0; a < E; ++a)
+      for (int b = a + 1; b < E; ++b) {
+        const int na = node_of[a], nb = node_of[b];
+        if (na != nb && demand[nb][l][a] + demand[na][l][b] > demand[na][l][a] + demand[nb][l][b]) {
+          node_of[a] = nb;
+          node_of[b] = na;
+          improved = true;
+        }
+      }
+  }
+}
+
+std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std::vector<int32_t>>& requests_of_node,
+                                       const std::vector<int>& node_of, int l, int64_t stride)
+{
+  const int N = static_cast<int>(requests_of_node.size()), E = static_cast<int>(node_of.size());
+  std::vector<int> bit(E, 0), count(N, 0); // bit of each expert in its node's sets: the order of experts there
+  for (int e = 0; e < E; ++e)
+    bit[e] = count[node_of[e]]++;
+  std::vector<CopySets> sets(N);
+  std::vector<uint64_t> m(N, 0);
+  for (int src = 0; src < N; ++src)
+    for (int32_t r : requests_of_node[src]) {
+      const auto& q = trace.requests[r];
+      for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
+        if (t % stride != 0)
+          continue;
+        const uint16_t* ex = trace.experts_of(t, l);
+        for (int j = 0; j < trace.top_k; ++j)
+          if (node_of[ex[j]] != src && bit[ex[j]] < 64)
+            m[node_of[ex[j]]] |= uint64_t{1} << bit[ex[j]];
+        for (int n = 0; n < N; ++n)
+          if (m[n]) {
+            if (m[n] & (m[n] - 1))
+              sets[n][m[n]] += 1;
+            m[n] = 0;
+          }
+      }
+    }
+  return sets;
+}
+
+/// Passes of refine_copies over all expert pairs (it stops earlier when a pass finds nothing to improve).
+constexpr int kRefinePasses = 8;
+
+void refine_copies(const CopySets& sets, const std::vector<double>& load, int parts, double max_load,
+                   std::vector<int>& part)
+{
+  const int n = static_cast<int>(load.size());
+  if (sets.empty() || n > 64 || parts > 64)
+    return;
+  std::vector<uint64_t> mask;
+  std::vector<double> weight;
+  std::vector<std::vector<int32_t>> sets_of(n); // expert -> indices of the sets that contain it
+  for (auto [m, w] : sets) {
+    for (int e = 0; e < n; ++e)
+      if (m >> e & 1)
+        sets_of[e].push_back(static_cast<int32_t>(mask.size()));
+    mask.push_back(m);
+    weight.push_back(w);
+  }
+  std::vector<double> pl(parts, 0.0);
+  for (int v = 0; v < n; ++v)
+    pl[part[v]] += load[v];
+  const double limit = std::max(max_load, *std::max_element(pl.begin(), pl.end()));
+  const auto copies = [&](uint64_t m, int a, int pa, int b, int pb) { // GPUs set m touches, a -> pa, b -> pb
+    uint64_t gpus = 0;
+    int count = 0;
+    for (uint64_t rest = m; rest; rest &= rest - 1) {
+      const int e = __builtin_ctzll(rest);
+      const uint64_t g = uint64_t{1} << (e == a ? pa : e == b ? pb : part[e]);
+      count += (gpus & g) == 0;
+      gpus |= g;
+    }
+    return count;
+  };
+  // First-improvement passes over all pairs (each pass costs what one best-swap search would).
+  for (int pass = 0; pass < kRefinePasses; ++pass) {
+    bool improved = false;
+    for (int a = 0; a < n; ++a)
+      for (int b = a + 1; b < n; ++b) {
+        const int pa = part[a], pb = part[b];
+        if (pa == pb || pl[pa] - load[a] + load[b] > limit || pl[pb] - load[b] + load[a] > limit)
+          continue;
+        double delta = 0;
+        for (int x : {a, b})
+          for (int32_t i : sets_of[x]) {
+            const uint64_t m = mask[i];
+            if ((m >> a & 1) && (m >> b & 1)) // both move: the set of GPUs is the same
+              continue;
+            delta += weight[i] * (copies(m, a, pb, b, pa) - copies(m, -1, 0, -1, 0));
+          }
+        if (delta < 0) {
+          pl[pa] += load[b] - load[a];
+          pl[pb] += load[a] - load[b];
+          std::swap(part[a], part[b]);
+          improved = true;
+        }
+      }
+    if (!improved)
+      return;
+  }
+}
+
 int NodeDealer::deal(int node, int64_t tokens)
 {
   int best = node * gpn_;

@@ -3,6 +3,7 @@
 #include "core/policy.hpp"
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 namespace moesim::policy {
@@ -73,6 +74,29 @@ std::vector<std::vector<std::vector<double>>> coactivation(const Trace& trace, c
 std::vector<int> assign_by_signature(const Trace& trace, const std::vector<int32_t>& requests,
                                      const ActivationClusters& clusters, int nodes, int signature_tokens,
                                      int64_t* from_prefill = nullptr);
+
+/// Pairwise exchanges of experts between nodes while one raises the demand served on its own node:
+/// demand[node][l][e] = tokens the node's requests send to expert e at MoE layer l; node_of[e] = the expert's node
+/// (counts per node are kept). Fixes what a greedy pass strands: an expert on a node that wanted it less than the
+/// node holding a leftover wanted by the first.
+void exchange_between_nodes(const std::vector<std::vector<std::vector<double>>>& demand, int l,
+                            std::vector<int>& node_of);
+
+/// Remote-token expert sets of one node at one layer: for each distinct set (bit i = the node's i-th expert, in
+/// ascending expert order) of at least two experts, the number of tokens from other nodes that choose exactly
+/// that set there. Experts past a node's 64th are left out.
+using CopySets = std::unordered_map<uint64_t, double>;
+/// CopySets of every node at MoE layer `l` from every `stride`-th token of the requests grouped onto nodes
+/// (requests_of_node), under the node of each expert (node_of).
+std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std::vector<int32_t>>& requests_of_node,
+                                       const std::vector<int>& node_of, int l, int64_t stride);
+/// Swaps experts between a node's GPUs (part[i] = GPU of the node's i-th expert, load[i] its load) while that
+/// lowers the copies its remote tokens need (a token goes once to every GPU holding one of its experts; sets of one
+/// expert never change), keeping every GPU's load within `max_load`, or within the node's current largest load if
+/// that is higher. First-improvement passes over all pairs. Nodes of more than 64 experts or GPUs are left as
+/// they are.
+void refine_copies(const CopySets& sets, const std::vector<double>& load, int parts, double max_load,
+                   std::vector<int>& part);
 
 /// Deals requests to the GPUs of a node: each goes to the node's GPU with the fewest tokens so far (ties: lowest).
 class NodeDealer {

@@ -30,6 +30,7 @@ struct CompareOpts {
   std::vector<std::string> rows; ///< explicit placement:grouping:redundant rows (replace the product)
   double train_fraction = 0.5;
   int steps = 32, batch = 32, clusters = 0, signature_tokens = 32, jobs = 1;
+  double gpu_balance = 1.5;
   uint64_t seed = 1;
   std::string dispatch_dtype = "fp8";
   std::string comm = "fast";
@@ -116,6 +117,17 @@ int compare(CompareOpts& o)
     throw UsageError("-j must be >= 1");
   if (!(o.train_fraction > 0 && o.train_fraction < 1))
     throw UsageError("--train-fraction must be in (0, 1) for compare");
+  {
+    // The rows' own runs would refuse these; refuse them once, before any row starts.
+    RunSpec probe;
+    probe.batch_per_gpu = o.batch;
+    probe.steps = o.steps;
+    probe.clusters = o.clusters;
+    probe.signature_tokens = o.signature_tokens;
+    probe.gpu_balance = o.gpu_balance;
+    probe.dispatch_dtype = o.dispatch_dtype;
+    probe.validate();
+  }
   std::vector<Row> rows;
   rows.emplace_back("linear", "round_robin", 0);
   auto is_baseline = [](const std::string& p, const std::string& g, int r) {
@@ -155,6 +167,7 @@ int compare(CompareOpts& o)
                                   "--steps", std::to_string(o.steps), "--batch-per-gpu", std::to_string(o.batch),
                                   "--seed", std::to_string(o.seed), "--clusters", std::to_string(o.clusters),
                                   "--signature-tokens", std::to_string(o.signature_tokens),
+                                  "--gpu-balance", std::to_string(o.gpu_balance),
                                   "--dispatch-dtype", o.dispatch_dtype, "--comm", o.comm,
                                   "--matrix-steps", "0", "--out", r.result_file};
     r.pid = spawn_self(args, r.log_file);
@@ -210,6 +223,7 @@ int compare(CompareOpts& o)
       h5::write_attr(root, "model", o.model);
       h5::write_attr(root, "trace", o.trace);
       h5::write_attr(root, "train_fraction", o.train_fraction);
+      h5::write_attr(root, "gpu_balance", o.gpu_balance);
       h5::write_attr(root, "steps", int64_t{o.steps});
       h5::write_attr(root, "seed", static_cast<int64_t>(o.seed));
       std::vector<std::string> pl, gr, err;
@@ -287,6 +301,8 @@ void add_compare(CLI::App& app, Action& action)
   cmd->add_option("--seed", o->seed, "seed (split, clustering, admission)")->capture_default_str();
   cmd->add_option("--clusters", o->clusters, "k of the activation clustering (0 = nodes)")->capture_default_str();
   cmd->add_option("--signature-tokens", o->signature_tokens, "signature length without prefill")->capture_default_str();
+  cmd->add_option("--gpu-balance", o->gpu_balance, "activation placement: largest GPU expert load accepted to save token copies, x the mean")
+      ->capture_default_str();
   cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "fp8 or bf16")->capture_default_str();
   cmd->add_option("--comm", o->comm, "all-to-all model: fast or exact")->capture_default_str()
       ->check(CLI::IsMember({"fast", "exact"}));

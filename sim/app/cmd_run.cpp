@@ -56,7 +56,8 @@ int run(RunOpts& o)
 
   const RequestSplit split = split_requests(trace, spec.train_fraction, spec.seed);
   const Placement placement = placement_entry.fn(PlacementContext{
-      model, cluster, trace, split.fit, spec.redundant_experts_per_gpu, spec.seed, spec.clusters, spec.signature_tokens});
+      model, cluster, trace, split.fit, spec.redundant_experts_per_gpu, spec.seed, spec.clusters, spec.signature_tokens,
+      spec.gpu_balance});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
   check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts_per_gpu);
   const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
@@ -184,6 +185,10 @@ void add_run(CLI::App& app, Action& action)
                   "0 = fit and serve all")
       ->capture_default_str();
   cmd->add_option("--clusters", s.clusters, "k of the activation clustering (0 = number of nodes)")->capture_default_str();
+  cmd->add_option("--gpu-balance", s.gpu_balance,
+                  "activation placement: the largest routed-expert load of a GPU, x the mean over all GPUs, accepted to "
+                  "put experts that tokens choose together on one GPU (fewer token copies)")
+      ->capture_default_str();
   cmd->add_option("--signature-tokens", s.signature_tokens,
                   "tokens a request is classified from by the signature grouping when it has no prefill")
       ->capture_default_str();
@@ -197,7 +202,7 @@ void add_run(CLI::App& app, Action& action)
       ->capture_default_str();
   cmd->add_option("--dispatch-path", o->dispatch_path,
                   "direct (a token to each destination GPU: DeepEP low-latency kernels) or hierarchical (once per "
-                  "destination node over the NIC, then NVLink: DeepEP normal kernels; --comm fast only)")
+                  "destination node over the NIC, then NVLink: DeepEP normal kernels)")
       ->capture_default_str();
   cmd->add_option("--replay", o->replay, "trace tokens to replay: auto (decode if present, else all), decode, all")
       ->capture_default_str();

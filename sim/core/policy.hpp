@@ -29,6 +29,8 @@ struct PlacementContext {
   uint64_t seed = 0;
   int clusters = 0;                           ///< k of the activation clustering (0 = nodes)
   int signature_tokens = 32;                  ///< see GroupingContext
+  /// `activation`: largest routed-expert load of a GPU, x the layer's mean over all GPUs, accepted to save copies
+  double gpu_balance = 1.5;
 };
 
 /// Which GPU (attention data-parallel rank) each request joins.

@@ -14,7 +14,6 @@ void RunSpec::validate() const
     throw UsageError("--steps must be between 1 and 10000000");
   if (dispatch_dtype != "fp8" && dispatch_dtype != "bf16")
     throw UsageError("--dispatch-dtype must be fp8 or bf16, got '" + dispatch_dtype + "'");
-  check_dispatch_path_supported(dispatch_path, comm);
   if (micro_batches != 1 && micro_batches != 2)
     throw UsageError("--micro-batches must be 1 or 2 (two-micro-batch overlap)");
   if (micro_batches > batch_per_gpu)
@@ -25,6 +24,8 @@ void RunSpec::validate() const
     throw UsageError("--redundant-experts must be between 0 and 1024");
   if (!(train_fraction >= 0 && train_fraction < 1))
     throw UsageError("--train-fraction must be in [0, 1)");
+  if (!(gpu_balance >= 1 && gpu_balance <= 100))
+    throw UsageError("--gpu-balance must be between 1 and 100 (x the mean GPU expert load)");
   if (clusters < 0 || clusters > 4096)
     throw UsageError("--clusters must be between 0 (= nodes) and 4096");
   if (signature_tokens < 1)
@@ -45,6 +46,7 @@ nlohmann::json RunSpec::to_json() const
                         {"redundant_experts_per_gpu", redundant_experts_per_gpu},
                         {"train_fraction", train_fraction},
                         {"clusters", clusters},
+                        {"gpu_balance", gpu_balance},
                         {"signature_tokens", signature_tokens},
                         {"batch_per_gpu", batch_per_gpu},
                         {"steps", steps},
@@ -57,12 +59,6 @@ nlohmann::json RunSpec::to_json() const
                         {"kernel_overhead_s", kernel_overhead_s},
                         {"matrix_steps", matrix_steps},
                         {"matrix_layers", matrix_layers}};
-}
-
-void check_dispatch_path_supported(DispatchPath path, CommModel comm)
-{
-  if (path == DispatchPath::Hierarchical && comm == CommModel::Exact)
-    throw UsageError("--dispatch-path hierarchical is modelled by the fast all-to-all model only (--comm fast)");
 }
 
 double dispatch_bytes_per_token(int64_t hidden, const std::string& dtype)

@@ -20,13 +20,14 @@ struct RunSpec {
   double train_fraction = 0;  ///< 0: fit and serve every request; else fit on this share, serve the rest
   int clusters = 0;           ///< k of the activation clustering (0 = number of nodes)
   int signature_tokens = 32;  ///< tokens a request is classified from when it has no prefill
+  double gpu_balance = 1.5;   ///< activation placement: largest GPU load (x mean) to save copies
   int batch_per_gpu = 32;
   int steps = 64;
   uint64_t seed = 1;
   std::string dispatch_dtype = "fp8"; ///< "fp8" (DeepEP default: FP8 + one FP32 scale per 128 values) or "bf16"
   int micro_batches = 1;              ///< 2 = DeepSeek-style two-micro-batch overlap
   CommModel comm = CommModel::Fast;   ///< all-to-all model: fast (default) or exact (SimGrid per-pair reference)
-  DispatchPath dispatch_path = DispatchPath::Direct; ///< direct (low-latency kernels) or hierarchical (fast only)
+  DispatchPath dispatch_path = DispatchPath::Direct; ///< direct (low-latency kernels) or hierarchical
   ReplayPhase replay = ReplayPhase::Auto;
   double kernel_overhead_s = 4e-6;
   std::string out_file;      ///< HDF5 result ("" = none)
@@ -39,9 +40,6 @@ struct RunSpec {
   void validate() const;
   nlohmann::json to_json() const;
 };
-
-/// UsageError when the dispatch path needs another communication model (hierarchical: fast only).
-void check_dispatch_path_supported(DispatchPath path, CommModel comm);
 
 /// Bytes of one token in dispatch: hidden x 1 B + hidden / 128 x 4 B of scales for FP8, hidden x 2 B for BF16.
 double dispatch_bytes_per_token(int64_t hidden_size, const std::string& dtype);

@@ -42,6 +42,7 @@ const std::vector<AxisInfo>& axis_table()
       {"micro_batches", "--micro-batches", false, true, "1"},
       {"comm", "--comm", true, false, "fast"},
       {"train_fraction", "--train-fraction", false, false, "0"},
+      {"gpu_balance", "--gpu-balance", false, false, "1.5"},
       {"seed", "--seed", false, true, "1"},
   };
   return t;
@@ -345,6 +346,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
     rs.batch_per_gpu = static_cast<int>(p.values.at("batch_per_gpu").number);
     rs.micro_batches = static_cast<int>(p.values.at("micro_batches").number);
     rs.train_fraction = p.values.at("train_fraction").number;
+    rs.gpu_balance = p.values.at("gpu_balance").number;
     rs.dispatch_dtype = p.values.at("dispatch_dtype").text;
     rs.steps = spec.steps;
     try {

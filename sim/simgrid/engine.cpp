@@ -31,6 +31,9 @@ struct RunState {
   double combine_bpt = 0;
   std::vector<sg4::Mailbox*> dispatch_box; ///< [gpu * micro + m]
   std::vector<sg4::Mailbox*> combine_box;  ///< [gpu * micro + m]
+  /// Exact model, hierarchical path: the data of each stage gets its own mailboxes, apart from the flags (which use
+  /// dispatch_box/combine_box), so that a stage receives only its own messages. [dispatch 0 / combine 1][stage][box]
+  std::vector<sg4::Mailbox*> stage_box[2][2];
   std::vector<sg4::MutexPtr> compute_lock; ///< [gpu], only with two micro-batches
   std::vector<int> rank_payload;           ///< [gpu]: the payload of a message is a pointer to its sender's rank
   std::map<int, std::pair<std::shared_ptr<const StepPlan>, int>> plans; ///< step -> (plan, actors still using it)
@@ -95,6 +98,21 @@ struct RunState {
       first_stage_flows = batch.size();
       add_flows(lt.stage1, true, ph);
     }
+    if (hier) {
+      // A GPU can pass on (forward in dispatch, send back reduced in combine) only what it has received: its
+      // second-stage flows start when its first-stage data has arrived. Those arrivals come from solving the
+      // first stage alone; the solve of both stages then checks them (a second-stage flow sharing a link with a
+      // late first-stage one can still delay it).
+      FlowBatch& first = first_stage_;
+      first.clear();
+      for (size_t f = 0; f < first_stage_flows; ++f)
+        first.add(batch.bytes[f], batch.start_s[f], &batch.route_links[batch.route_begin[f]],
+                  batch.route_begin[f + 1] - batch.route_begin[f]);
+      solver.solve(sim->network, first, finish_s);
+      stage_ready(first_stage_flows);
+      for (size_t f = first_stage_flows; f < batch.size(); ++f)
+        batch.start_s[f] = std::max(batch.start_s[f], ready_s[flow_src[f]]);
+    }
     solver.solve(sim->network, batch, finish_s);
     // Every pair exchanges a message (the count/flag of real kernels), so a GPU waits for every peer's start
     // plus the route latency, and for the data flows addressed to it.
@@ -106,18 +124,22 @@ struct RunState {
       ph.end_s[dst] = end;
     }
     if (hier) {
-      // A GPU can pass on (forward in dispatch, send back reduced in combine) only what it has received: its
-      // second-stage flows end no earlier than its first-stage arrivals.
-      ready_s.assign(G, 0.0);
-      for (size_t f = 0; f < first_stage_flows; ++f)
-        ready_s[flow_dst[f]] = std::max(ready_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
+      stage_ready(first_stage_flows);
       for (size_t f = first_stage_flows; f < finish_s.size(); ++f)
         finish_s[f] = std::max(finish_s[f], ready_s[flow_src[f]]);
     }
     for (size_t f = 0; f < finish_s.size(); ++f)
       ph.end_s[flow_dst[f]] = std::max(ph.end_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
   }
+  /// ready_s[gpu] = arrival of the last of the first `flows` flows (the first stage) addressed to it.
+  void stage_ready(size_t flows)
+  {
+    ready_s.assign(gpus, 0.0);
+    for (size_t f = 0; f < flows; ++f)
+      ready_s[flow_dst[f]] = std::max(ready_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
+  }
   std::vector<double> ready_s;
+  FlowBatch first_stage_;
 
   std::shared_ptr<const StepPlan> acquire(int step)
   {
@@ -154,8 +176,8 @@ public:
   void operator()()
   {
     // Eager delivery: data flows as soon as it is sent, like RDMA/NVLink writes into preallocated buffers.
-    st_->dispatch_box[box()]->set_receiver(sg4::Actor::self());
-    st_->combine_box[box()]->set_receiver(sg4::Actor::self());
+    for (auto* boxes : receive_boxes())
+      (*boxes)[box()]->set_receiver(sg4::Actor::self());
     const int num_layers = st_->model->num_layers;
     for (int s = 0; s < st_->steps; ++s) {
       auto plan = st_->acquire(s);
@@ -176,12 +198,21 @@ public:
       st_->recorder->step_done(s, gpu_, sg4::Engine::get_clock());
       st_->release(s, box());
     }
-    st_->dispatch_box[box()]->set_receiver(nullptr);
-    st_->combine_box[box()]->set_receiver(nullptr);
+    for (auto* boxes : receive_boxes())
+      (*boxes)[box()]->set_receiver(nullptr);
   }
 
 private:
   int box() const { return gpu_ * st_->micro + m_; }
+  std::vector<std::vector<sg4::Mailbox*>*> receive_boxes()
+  {
+    std::vector<std::vector<sg4::Mailbox*>*> all{&st_->dispatch_box, &st_->combine_box};
+    for (auto& phase : st_->stage_box)
+      for (auto& stage : phase)
+        if (!stage.empty())
+          all.push_back(&stage);
+    return all;
+  }
 
   void compute(int step, int layer, double t_s, SpanKind kind)
   {
@@ -230,6 +261,11 @@ private:
       st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
       return;
     }
+    if (!lt.stage1.empty()) {
+      exchange_hierarchical(lt, dispatch, boxes, bytes_per_token);
+      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+      return;
+    }
     const int G = st_->gpus, M = st_->micro;
     auto it = out.begin();
     for (int p = 0; p < G; ++p) {
@@ -259,6 +295,74 @@ private:
     st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
   }
 
+  /// The hierarchical path with one SimGrid message per flow, the reference for the fast model's version: every
+  /// pair exchanges an empty flag; stage A's data leaves at once; a GPU sends its stage-B data only once all of its
+  /// stage-A data has arrived (it forwards, or sends back reduced, only what it has received). Dispatch: A = stage1,
+  /// B = stage2; combine runs both backwards (A = stage2 reversed, B = stage1 reversed).
+  void exchange_hierarchical(const LayerTraffic& lt, bool dispatch, const std::vector<sg4::Mailbox*>& flag_boxes,
+                             double bytes_per_token)
+  {
+    const int G = st_->gpus, M = st_->micro;
+    const auto& a_rows = dispatch ? lt.stage1 : lt.stage2;
+    const auto& b_rows = dispatch ? lt.stage2 : lt.stage1;
+    auto& a_box = st_->stage_box[dispatch ? 0 : 1][0];
+    auto& b_box = st_->stage_box[dispatch ? 0 : 1][1];
+    for (int p = 0; p < G; ++p)
+      if (p != gpu_)
+        pending_sends_.push_back(flag_boxes[p * M + m_]->put_async(&st_->rank_payload[gpu_], 0));
+    // Forward rows are sent as they are; backward rows (combine) are sent by their destinations to their sources.
+    const auto send = [&](const std::vector<std::vector<std::pair<int, int32_t>>>& rows, bool backward,
+                          std::vector<sg4::Mailbox*>& to) {
+      const auto post = [&](int dst, int32_t tokens) {
+        const double bytes = static_cast<double>(static_cast<uint64_t>(tokens * bytes_per_token));
+        st_->sim->bytes_sent += bytes;
+        st_->sim->bytes_received += bytes;
+        pending_sends_.push_back(to[dst * M + m_]->put_async(
+            &st_->rank_payload[gpu_], static_cast<uint64_t>(st_->sim->effective_bytes(gpu_, dst, bytes))));
+      };
+      if (!backward) {
+        for (auto [dst, n] : rows[gpu_])
+          post(dst, n);
+        return;
+      }
+      for (int src = 0; src < G; ++src)
+        for (auto [dst, n] : rows[src])
+          if (dst == gpu_)
+            post(src, n);
+    };
+    // Messages addressed to this GPU in `rows` (forward) or sent back along them (backward).
+    const auto expected = [&](const std::vector<std::vector<std::pair<int, int32_t>>>& rows, bool backward) {
+      if (backward)
+        return static_cast<int>(rows[gpu_].size());
+      int n = 0;
+      for (int src = 0; src < G; ++src)
+        for (auto [dst, tokens] : rows[src])
+          n += dst == gpu_;
+      return n;
+    };
+    const auto receive_all = [&](sg4::Mailbox* box, int count) {
+      recvs_.clear();
+      payloads_.assign(count, nullptr);
+      for (int i = 0; i < count; ++i)
+        recvs_.push_back(box->get_async<int>(&payloads_[i]));
+      sg4::Comm::wait_all(recvs_);
+      double arrival = sg4::Engine::get_clock();
+      for (int i = 0; i < count; ++i)
+        arrival = std::max(arrival, recvs_[i]->get_finish_time() + st_->sim->latency(*payloads_[i], gpu_));
+      return arrival;
+    };
+    send(a_rows, !dispatch, a_box);
+    double end = receive_all(flag_boxes[box()], G - 1);
+    const double ready = receive_all(a_box[box()], expected(a_rows, !dispatch));
+    end = std::max(end, ready);
+    if (ready > sg4::Engine::get_clock())
+      sg4::this_actor::sleep_until(ready);
+    send(b_rows, !dispatch, b_box);
+    end = std::max(end, receive_all(b_box[box()], expected(b_rows, !dispatch)));
+    if (end > sg4::Engine::get_clock())
+      sg4::this_actor::sleep_until(end);
+  }
+
   RunState* st_;
   int gpu_;
   int m_;
@@ -274,7 +378,6 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
                      double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress,
                      CommModel comm)
 {
-  check_dispatch_path_supported(planner.dispatch_path(), comm);
   RunState st;
   st.sim = impl_.get();
   st.planner = &planner;
@@ -304,6 +407,12 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
     for (int m = 0; m < M; ++m) {
       st.dispatch_box.push_back(sg4::Mailbox::by_name("dispatch-" + std::to_string(g) + "-" + std::to_string(m)));
       st.combine_box.push_back(sg4::Mailbox::by_name("combine-" + std::to_string(g) + "-" + std::to_string(m)));
+      if (comm == CommModel::Exact && planner.dispatch_path() == DispatchPath::Hierarchical)
+        for (int ph = 0; ph < 2; ++ph)
+          for (int stage = 0; stage < 2; ++stage)
+            st.stage_box[ph][stage].push_back(sg4::Mailbox::by_name(
+                std::string(ph == 0 ? "dispatch" : "combine") + "-stage" + std::to_string(stage) + "-" +
+                std::to_string(g) + "-" + std::to_string(m)));
     }
   }
   st.steps_done.assign(static_cast<size_t>(G) * M, 0);

@@ -300,6 +300,10 @@ int decode_conservation(CommModel comm, DispatchPath path = DispatchPath::Direct
 int decode_conservation_two_nodes() { return decode_conservation(CommModel::Exact); }
 int decode_conservation_two_nodes_fast() { return decode_conservation(CommModel::Fast); }
 int decode_conservation_two_nodes_hierarchical() { return decode_conservation(CommModel::Fast, DispatchPath::Hierarchical); }
+int decode_conservation_two_nodes_hierarchical_exact()
+{
+  return decode_conservation(CommModel::Exact, DispatchPath::Hierarchical);
+}
 
 int decode_two_microbatches()
 {
@@ -351,6 +355,7 @@ int main(int argc, char** argv)
       {"decode_conservation_two_nodes", decode_conservation_two_nodes},
       {"decode_conservation_two_nodes_fast", decode_conservation_two_nodes_fast},
       {"decode_conservation_two_nodes_hierarchical", decode_conservation_two_nodes_hierarchical},
+      {"decode_conservation_two_nodes_hierarchical_exact", decode_conservation_two_nodes_hierarchical_exact},
       {"fast_vs_exact_two_nodes", fast_vs_exact_two_nodes},
       {"fast_vs_exact_four_nodes", fast_vs_exact_four_nodes},
       {"decode_two_microbatches", decode_two_microbatches},

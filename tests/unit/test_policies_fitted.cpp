@@ -178,6 +178,52 @@ TEST_CASE("Top-1 routing (no co-activation at all): activation and coactivation 
   }
 }
 
+TEST_CASE("Copy refinement: experts chosen together by remote tokens end on one GPU, within the load limit")
+{
+  // Four experts on two GPUs: remote tokens choose {0, 1} (10 tokens) and {2, 3} (10 tokens), and the start splits
+  // both sets (40 copies); after one swap each set is on one GPU (20 copies).
+  policy::CopySets sets{{0b0011, 10.0}, {0b1100, 10.0}};
+  std::vector<int> part{0, 1, 0, 1};
+  policy::refine_copies(sets, {1, 1, 1, 1}, 2, 2.0, part);
+  CHECK(part[0] == part[1]);
+  CHECK(part[2] == part[3]);
+  CHECK(part[0] != part[2]);
+  // Loads 3, 3, 1, 1: pairing {0, 1} would put 6 on one GPU: refused with a limit of 5, taken with 6.
+  part = {0, 1, 0, 1};
+  policy::refine_copies(sets, {3, 3, 1, 1}, 2, 5.0, part);
+  CHECK(part == std::vector<int>{0, 1, 0, 1});
+  policy::refine_copies(sets, {3, 3, 1, 1}, 2, 6.0, part);
+  CHECK(part[0] == part[1]);
+}
+
+TEST_CASE("Remote copy sets count tokens from other nodes by the set of a node's experts they choose")
+{
+  // 4 experts, top-2, two nodes: experts 0, 1 on node 0 and 2, 3 on node 1.
+  ModelSpec m = test::tiny_model(1, 4, 2);
+  const Trace t = test::make_trace(m, {3, 2}, [](int r, int i, int, int j) {
+    if (r == 0) // request 0 (node 0): token 0 -> {2, 3} (one set of two on node 1), tokens 1, 2 -> {0, 2}
+      return i == 0 ? 2 + j : 2 * j;
+    return j; // request 1 (node 1): both tokens -> {0, 1}
+  });
+  const auto sets = policy::remote_copy_sets(t, {{0}, {1}}, {0, 0, 1, 1}, 0, 1);
+  REQUIRE(sets.size() == 2);
+  CHECK(sets[0] == policy::CopySets{{0b11, 2.0}}); // request 1's two tokens; single experts are left out
+  CHECK(sets[1] == policy::CopySets{{0b11, 1.0}}); // request 0's first token
+  // Every second token only (the sample the placement takes on large traces).
+  CHECK(policy::remote_copy_sets(t, {{0}, {1}}, {0, 0, 1, 1}, 0, 2)[1] == policy::CopySets{{0b11, 1.0}});
+}
+
+TEST_CASE("Exchanges between nodes fix an expert stranded by the greedy pass")
+{
+  // demand[node][layer][expert]: node 0 wants expert 0, node 1 wants expert 1, but they start the other way round.
+  const std::vector<std::vector<std::vector<double>>> demand{{{5, 1, 0, 0}}, {{0, 4, 0, 0}}};
+  std::vector<int> node_of{1, 0, 0, 1};
+  policy::exchange_between_nodes(demand, 0, node_of);
+  CHECK(node_of[0] == 0);
+  CHECK(node_of[1] == 1);
+  CHECK(std::count(node_of.begin(), node_of.end(), 0) == 2);
+}
+
 TEST_CASE("Impossible placement requests are clear errors")
 {
   ModelSpec m = test::tiny_model(1, 6, 2);
