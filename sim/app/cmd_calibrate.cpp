@@ -227,7 +227,6 @@ int run_validate(const ValidateOpts& o)
 nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibInput>& inputs, const CalibrateOpts& o)
 {
   nlohmann::json j;
-  j["schema"] = "moesim-calibration/1";
   j["moesim_version"] = MOESIM_VERSION;
   j["holdout"] = o.holdout;
   for (const auto& in : inputs)
@@ -236,22 +235,7 @@ nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibIn
                            {"sha256", in.sha256},
                            {"measurements", in.measurements.size()},
                            {"notes", in.notes}});
-  const auto& p = r.platform;
-  j["platform"] = {{"topology", topology_name(p.topology)},
-                   {"nodes", p.nodes},
-                   {"gpus_per_node", p.gpus_per_node},
-                   {"nvlink_Bps", p.nvlink_Bps},
-                   {"nvlink_latency_s", p.nvlink_latency_s},
-                   {"pcie_Bps", p.pcie_Bps},
-                   {"pcie_latency_s", p.pcie_latency_s},
-                   {"nic_Bps", p.nic_Bps},
-                   {"nic_latency_s", p.nic_latency_s},
-                   {"spine_latency_s", p.spine_latency_s},
-                   {"peak_flops_bf16", p.gpu.peak_flops_bf16},
-                   {"peak_flops_fp8", p.gpu.peak_flops_fp8},
-                   {"hbm_bandwidth_Bps", p.gpu.hbm_bandwidth_Bps},
-                   {"hbm_capacity_bytes", p.gpu.hbm_capacity_bytes}};
-  j["zone_properties"] = r.network.to_props();
+  write_record_platform(r.platform, r.network, j);
   j["notes"] = r.notes;
   for (const auto& pt : r.points)
     j["points"].push_back({{"source", pt.m.source},

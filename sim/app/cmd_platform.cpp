@@ -55,44 +55,6 @@ int write_platform(const std::string& xml, const std::string& out)
   return 0;
 }
 
-/// The platform a calibration record describes (links, GPU values, zone properties).
-PlatformParams platform_from_record(const std::string& file)
-{
-  const JsonDocument doc = JsonDocument::parse(read_text_file(file), file);
-  const JsonView root = doc.root();
-  if (root.get_string("schema") != "moesim-calibration/1")
-    root.fail("schema", "expected \"moesim-calibration/1\" (a record written by moesim calibrate)");
-  const JsonView pl = root.child("platform");
-  PlatformParams p;
-  p.topology = parse_topology(pl.get_string("topology"));
-  p.nodes = pl.get_int("nodes", 1);
-  p.gpus_per_node = pl.get_int("gpus_per_node", 1);
-  p.nvlink_Bps = pl.get_double("nvlink_Bps");
-  p.nvlink_latency_s = pl.get_double("nvlink_latency_s");
-  p.pcie_Bps = pl.get_double("pcie_Bps");
-  p.pcie_latency_s = pl.get_double("pcie_latency_s");
-  p.nic_Bps = pl.get_double("nic_Bps");
-  p.nic_latency_s = pl.get_double("nic_latency_s");
-  p.spine_latency_s = pl.get_double("spine_latency_s");
-  p.gpu.peak_flops_bf16 = pl.get_double("peak_flops_bf16");
-  p.gpu.peak_flops_fp8 = pl.get_double("peak_flops_fp8");
-  p.gpu.hbm_bandwidth_Bps = pl.get_double("hbm_bandwidth_Bps");
-  p.gpu.hbm_capacity_bytes = pl.get_double("hbm_capacity_bytes");
-  if (!root.has("zone_properties") || !root.node()["zone_properties"].is_object())
-    root.fail("zone_properties", "expected an object of strings");
-  const auto& zp = root.node()["zone_properties"];
-  for (const auto& [k, v] : zp.items()) {
-    if (!v.is_string())
-      root.fail("zone_properties." + k, "expected a string");
-    p.zone_properties[k] = v.get<std::string>();
-  }
-  PlatformCalibration::from_props(p.zone_properties, file); // validates the factors
-  p.comment_lines.push_back("Calibrated: links, GPU values and factors from the record " +
-                            std::filesystem::path(file).filename().string());
-  p.validate();
-  return p;
-}
-
 } // namespace
 
 void add_platform(CLI::App& app, Action& action)
@@ -132,7 +94,7 @@ void add_platform(CLI::App& app, Action& action)
       if (!o->check.empty())
         return check_platform(o->check, o->routes);
       if (!o->calibration.empty()) {
-        PlatformParams p = platform_from_record(o->calibration);
+        PlatformParams p = read_record_platform(o->calibration);
         if (nodes_given)
           p.nodes = o->p.nodes;
         if (gpn_given)

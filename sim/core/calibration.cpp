@@ -2,10 +2,14 @@
 
 #include "core/compute_model.hpp"
 #include "core/errors.hpp"
+#include "core/json_util.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 namespace moesim {
@@ -658,6 +662,66 @@ double simulate_measurement(const Measurement& m, const CalibrationResult& r, in
     op_factor = it->second.eval(m.bytes);
   use_op_overhead(pat, r.network, table);
   return simulate(pat, r.network, op_factor);
+}
+
+void write_record_platform(const PlatformParams& p, const PlatformCalibration& network, nlohmann::json& record)
+{
+  record["schema"] = "moesim-calibration/1";
+  record["platform"] = {{"topology", topology_name(p.topology)},
+                        {"nodes", p.nodes},
+                        {"gpus_per_node", p.gpus_per_node},
+                        {"nvlink_Bps", p.nvlink_Bps},
+                        {"nvlink_latency_s", p.nvlink_latency_s},
+                        {"pcie_Bps", p.pcie_Bps},
+                        {"pcie_latency_s", p.pcie_latency_s},
+                        {"nic_Bps", p.nic_Bps},
+                        {"nic_latency_s", p.nic_latency_s},
+                        {"spine_latency_s", p.spine_latency_s},
+                        {"peak_flops_bf16", p.gpu.peak_flops_bf16},
+                        {"peak_flops_fp8", p.gpu.peak_flops_fp8},
+                        {"hbm_bandwidth_Bps", p.gpu.hbm_bandwidth_Bps},
+                        {"hbm_capacity_bytes", p.gpu.hbm_capacity_bytes}};
+  record["zone_properties"] = network.to_props();
+}
+
+PlatformParams read_record_platform(const std::string& file)
+{
+  const JsonDocument doc = JsonDocument::parse(read_text_file(file), file);
+  const JsonView root = doc.root();
+  if (root.get_string("schema") != "moesim-calibration/1")
+    root.fail("schema", "expected \"moesim-calibration/1\" (a record written by moesim calibrate)");
+  const JsonView pl = root.child("platform");
+  PlatformParams p;
+  try {
+    p.topology = parse_topology(pl.get_string("topology"));
+  } catch (const UsageError& e) {
+    pl.fail("topology", e.what());
+  }
+  p.nodes = pl.get_int("nodes", 1);
+  p.gpus_per_node = pl.get_int("gpus_per_node", 1);
+  p.nvlink_Bps = pl.get_double("nvlink_Bps");
+  p.nvlink_latency_s = pl.get_double("nvlink_latency_s");
+  p.pcie_Bps = pl.get_double("pcie_Bps");
+  p.pcie_latency_s = pl.get_double("pcie_latency_s");
+  p.nic_Bps = pl.get_double("nic_Bps");
+  p.nic_latency_s = pl.get_double("nic_latency_s");
+  p.spine_latency_s = pl.get_double("spine_latency_s");
+  p.gpu.peak_flops_bf16 = pl.get_double("peak_flops_bf16");
+  p.gpu.peak_flops_fp8 = pl.get_double("peak_flops_fp8");
+  p.gpu.hbm_bandwidth_Bps = pl.get_double("hbm_bandwidth_Bps");
+  p.gpu.hbm_capacity_bytes = pl.get_double("hbm_capacity_bytes");
+  if (!root.has("zone_properties") || !root.node()["zone_properties"].is_object())
+    root.fail("zone_properties", "expected an object of strings");
+  for (const auto& [k, v] : root.node()["zone_properties"].items()) {
+    if (!v.is_string())
+      root.fail("zone_properties." + k, "expected a string");
+    p.zone_properties[k] = v.get<std::string>();
+  }
+  PlatformCalibration::from_props(p.zone_properties, file); // validates the factors
+  p.comment_lines.push_back("Calibrated: links, GPU values and factors from the record " +
+                            std::filesystem::path(file).filename().string());
+  p.validate();
+  return p;
 }
 
 } // namespace moesim

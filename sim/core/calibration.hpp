@@ -6,6 +6,8 @@
 #include "core/factor_table.hpp"
 #include "core/platform_gen.hpp"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <functional>
 #include <map>
 #include <string>
@@ -102,6 +104,13 @@ std::string factor_table_name(const Measurement& m, int platform_gpus_per_node);
 /// platform's GPU values and the efficiency table).
 double simulate_measurement(const Measurement& m, const CalibrationResult& r, int platform_gpus_per_node,
                             const CollectiveSimulator& simulate);
+
+/// The calibration record (schema moesim-calibration/1, written by `moesim calibrate --record`): its "schema",
+/// "platform" (link and GPU values) and "zone_properties" (the network calibration) members. The reader is the
+/// writer's inverse: the platform the record describes, its factors validated; InputError naming the file and the
+/// key otherwise.
+void write_record_platform(const PlatformParams& platform, const PlatformCalibration& network, nlohmann::json& record);
+PlatformParams read_record_platform(const std::string& file);
 
 /// Peak FLOP/s a GEMM of this dtype runs at on `gpu` (fp8 -> FP8 peak when present, else BF16 peak).
 double gemm_peak_flops(const GpuInfo& gpu, const std::string& dtype);

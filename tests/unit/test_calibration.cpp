@@ -7,6 +7,7 @@
 #include "core/sha256.hpp"
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
@@ -158,6 +159,41 @@ TEST_CASE("Factor tables interpolate in log size and parse strictly")
   CHECK(back.overhead_intra_s == 5e-6);
   CHECK(back.op_factor.count("all_reduce/1x8/half") == 1);
   CHECK(back.op_overhead_s.at("alltoall/10x1") == 3e-6);
+}
+
+TEST_CASE("A calibration record's platform reads back as written; bad records name the file and key")
+{
+  PlatformParams p;
+  p.topology = Topology::FatTree;
+  p.nodes = 3;
+  p.nvlink_Bps = 355.9e9;
+  p.nic_Bps = 45.9e9;
+  p.gpu.hbm_capacity_bytes = 80e9;
+  PlatformCalibration c;
+  c.bandwidth_inter = FactorTable::parse("4096:0.5;1048576:0.9", "t", "t");
+  c.overhead_inter_s = 6.4e-6;
+  nlohmann::json record;
+  write_record_platform(p, c, record);
+  char dir[] = "/tmp/moesim-record-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string file = std::string(dir) + "/r.json";
+  std::ofstream(file) << record.dump(2);
+  const PlatformParams back = read_record_platform(file);
+  CHECK(back.topology == Topology::FatTree);
+  CHECK(back.nodes == 3);
+  CHECK(back.nvlink_Bps == 355.9e9);
+  CHECK(back.nic_Bps == 45.9e9);
+  CHECK(back.gpu.hbm_capacity_bytes == 80e9);
+  CHECK(back.zone_properties == c.to_props());
+  record["platform"]["topology"] = "torus";
+  std::ofstream(file) << record.dump(2);
+  CHECK_THAT(error_of([&] { read_record_platform(file); }), Catch::Contains(file) && Catch::Contains("topology"));
+  record["platform"]["topology"] = "rail";
+  record.erase("zone_properties");
+  std::ofstream(file) << record.dump(2);
+  CHECK_THAT(error_of([&] { read_record_platform(file); }), Catch::Contains("zone_properties"));
+  std::remove(file.c_str());
+  rmdir(dir);
 }
 
 TEST_CASE("Collective patterns carry the nccl-tests volumes")
