@@ -451,7 +451,8 @@ std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std
   for (int e = 0; e < E; ++e)
     bit[e] = count[node_of[e]]++;
   std::vector<CopySets> sets(N);
-  std::vector<uint64_t> m(N, 0);
+  std::vector<ExpertSet> m(N);
+  std::vector<int> members(N, 0), touched;
   for (int src = 0; src < N; ++src)
     for (int32_t r : requests_of_node[src]) {
       const auto& q = trace.requests[r];
@@ -459,15 +460,21 @@ std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std
         if (t % stride != 0)
           continue;
         const uint16_t* ex = trace.experts_of(t, l);
-        for (int j = 0; j < trace.top_k; ++j)
-          if (node_of[ex[j]] != src && bit[ex[j]] < 64)
-            m[node_of[ex[j]]] |= uint64_t{1} << bit[ex[j]];
-        for (int n = 0; n < N; ++n)
-          if (m[n]) {
-            if (m[n] & (m[n] - 1))
-              sets[n][m[n]] += 1;
-            m[n] = 0;
-          }
+        for (int j = 0; j < trace.top_k; ++j) {
+          const int n = node_of[ex[j]];
+          if (n == src || bit[ex[j]] >= kCopySetExperts)
+            continue;
+          if (members[n]++ == 0)
+            touched.push_back(n);
+          m[n].set(static_cast<size_t>(bit[ex[j]]));
+        }
+        for (int n : touched) {
+          if (members[n] >= 2) // routing ids are distinct per token: members = bits set
+            sets[n][m[n]] += 1;
+          m[n].reset();
+          members[n] = 0;
+        }
+        touched.clear();
       }
     }
   return sets;
@@ -480,32 +487,39 @@ void refine_copies(const CopySets& sets, const std::vector<double>& load, int pa
                    std::vector<int>& part)
 {
   const int n = static_cast<int>(load.size());
-  if (sets.empty() || n > 64 || parts > 64)
+  if (sets.empty() || n > kCopySetExperts || parts > 64)
     return;
-  std::vector<uint64_t> mask;
+  // Each set as a list of its experts: set i = member[begin[i] .. begin[i + 1]).
+  std::vector<int32_t> begin{0}, member;
   std::vector<double> weight;
   std::vector<std::vector<int32_t>> sets_of(n); // expert -> indices of the sets that contain it
-  for (auto [m, w] : sets) {
+  for (const auto& [s, w] : sets) {
+    const auto i = static_cast<int32_t>(weight.size());
     for (int e = 0; e < n; ++e)
-      if (m >> e & 1)
-        sets_of[e].push_back(static_cast<int32_t>(mask.size()));
-    mask.push_back(m);
+      if (s.test(static_cast<size_t>(e))) {
+        member.push_back(e);
+        sets_of[e].push_back(i);
+      }
+    begin.push_back(static_cast<int32_t>(member.size()));
     weight.push_back(w);
   }
   std::vector<double> pl(parts, 0.0);
   for (int v = 0; v < n; ++v)
     pl[part[v]] += load[v];
   const double limit = std::max(max_load, *std::max_element(pl.begin(), pl.end()));
-  const auto copies = [&](uint64_t m, int a, int pa, int b, int pb) { // GPUs set m touches, a -> pa, b -> pb
+  const auto copies = [&](int32_t i, int a, int pa, int b, int pb) { // GPUs set i touches, a -> pa, b -> pb
     uint64_t gpus = 0;
     int count = 0;
-    for (uint64_t rest = m; rest; rest &= rest - 1) {
-      const int e = __builtin_ctzll(rest);
+    for (int32_t k = begin[i]; k < begin[i + 1]; ++k) {
+      const int e = member[k];
       const uint64_t g = uint64_t{1} << (e == a ? pa : e == b ? pb : part[e]);
       count += (gpus & g) == 0;
       gpus |= g;
     }
     return count;
+  };
+  const auto contains = [&](int32_t i, int e) {
+    return std::binary_search(member.begin() + begin[i], member.begin() + begin[i + 1], e);
   };
   // First-improvement passes over all pairs (each pass costs what one best-swap search would).
   for (int pass = 0; pass < kRefinePasses; ++pass) {
@@ -518,10 +532,9 @@ void refine_copies(const CopySets& sets, const std::vector<double>& load, int pa
         double delta = 0;
         for (int x : {a, b})
           for (int32_t i : sets_of[x]) {
-            const uint64_t m = mask[i];
-            if ((m >> a & 1) && (m >> b & 1)) // both move: the set of GPUs is the same
+            if (contains(i, x == a ? b : a)) // both move: the set of GPUs is the same
               continue;
-            delta += weight[i] * (copies(m, a, pb, b, pa) - copies(m, -1, 0, -1, 0));
+            delta += weight[i] * (copies(i, a, pb, b, pa) - copies(i, -1, 0, -1, 0));
           }
         if (delta < 0) {
           pl[pa] += load[b] - load[a];

@@ -2,6 +2,7 @@
 // Building blocks shared by the placement and grouping policies (plain functions, no registration here).
 #include "core/policy.hpp"
 
+#include <bitset>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -84,8 +85,10 @@ void exchange_between_nodes(const std::vector<std::vector<std::vector<double>>>&
 
 /// Remote-token expert sets of one node at one layer: for each distinct set (bit i = the node's i-th expert, in
 /// ascending expert order) of at least two experts, the number of tokens from other nodes that choose exactly
-/// that set there. Experts past a node's 64th are left out.
-using CopySets = std::unordered_map<uint64_t, double>;
+/// that set there. Experts past a node's kCopySetExperts-th are left out.
+constexpr int kCopySetExperts = 256;
+using ExpertSet = std::bitset<kCopySetExperts>;
+using CopySets = std::unordered_map<ExpertSet, double>;
 /// CopySets of every node at MoE layer `l` from every `stride`-th token of the requests grouped onto nodes
 /// (requests_of_node), under the node of each expert (node_of).
 std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std::vector<int32_t>>& requests_of_node,
@@ -93,8 +96,8 @@ std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std
 /// Swaps experts between a node's GPUs (part[i] = GPU of the node's i-th expert, load[i] its load) while that
 /// lowers the copies its remote tokens need (a token goes once to every GPU holding one of its experts; sets of one
 /// expert never change), keeping every GPU's load within `max_load`, or within the node's current largest load if
-/// that is higher. First-improvement passes over all pairs. Nodes of more than 64 experts or GPUs are left as
-/// they are.
+/// that is higher. First-improvement passes over all pairs. Nodes of more than kCopySetExperts experts or 64 GPUs
+/// are left as they are.
 void refine_copies(const CopySets& sets, const std::vector<double>& load, int parts, double max_load,
                    std::vector<int>& part);
 
