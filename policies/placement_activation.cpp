@@ -13,7 +13,6 @@
 #include <cmath>
 #include <numeric>
 #include <tuple>
-#include <cstdlib>
 
 namespace moesim {
 namespace {

@@ -301,7 +301,8 @@ void add_compare(CLI::App& app, Action& action)
   cmd->add_option("--seed", o->seed, "seed (split, clustering, admission)")->capture_default_str();
   cmd->add_option("--clusters", o->clusters, "k of the activation clustering (0 = nodes)")->capture_default_str();
   cmd->add_option("--signature-tokens", o->signature_tokens, "signature length without prefill")->capture_default_str();
-  cmd->add_option("--gpu-balance", o->gpu_balance, "activation placement: largest GPU expert load accepted to save token copies, x the mean")
+  cmd->add_option("--gpu-balance", o->gpu_balance,
+                  "activation placement: largest GPU expert load accepted to save token copies, x the mean")
       ->capture_default_str();
   cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "fp8 or bf16")->capture_default_str();
   cmd->add_option("--comm", o->comm, "all-to-all model: fast or exact")->capture_default_str()
