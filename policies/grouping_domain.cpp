@@ -14,9 +14,7 @@ Grouping group_domain(const GroupingContext& ctx)
   std::stable_sort(order.begin(), order.end(),
                    [&](int32_t a, int32_t b) { return ctx.trace.requests[a].label < ctx.trace.requests[b].label; });
   const int N = ctx.cluster.num_nodes();
-  int64_t total = 0;
-  for (int32_t r : order)
-    total += ctx.trace.requests[r].token_count;
+  const int64_t total = policy::total_tokens(ctx.trace, order);
   Grouping g;
   g.gpu_of_request.assign(ctx.trace.requests.size(), -1);
   policy::NodeDealer dealer(ctx.cluster);

@@ -106,10 +106,8 @@ Placement place_activation(const PlacementContext& ctx)
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
   const int per_node = E / N;
   const auto coact_all = policy::coactivation(ctx.trace, ctx.fit_requests);
-  int64_t fit_tokens = 0;
-  for (int32_t r : ctx.fit_requests)
-    fit_tokens += ctx.trace.requests[r].token_count;
-  const int64_t token_stride = std::max<int64_t>(1, fit_tokens / kCopySampleTokens);
+  const int64_t token_stride =
+      std::max<int64_t>(1, policy::total_tokens(ctx.trace, ctx.fit_requests) / kCopySampleTokens);
   for (int l = 0; l < L; ++l) {
     const auto& coact = coact_all[l];
     // Primary copies: the (node, expert) pairs with most demand first.

@@ -17,6 +17,14 @@ constexpr int kMaxClusterSample = 1024;
 constexpr int kRestarts = 4;
 constexpr int kMaxLloydIterations = 50;
 
+int64_t total_tokens(const Trace& trace, const std::vector<int32_t>& requests)
+{
+  int64_t total = 0;
+  for (int32_t r : requests)
+    total += trace.requests[r].token_count;
+  return total;
+}
+
 std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vector<int32_t>& requests)
 {
   const int L = trace.num_layers(), E = trace.num_experts, k = trace.top_k;
@@ -307,10 +315,7 @@ std::vector<int> assign_by_signature(const Trace& trace, const std::vector<int32
                                      const ActivationClusters& clusters, int nodes, int signature_tokens,
                                      int64_t* from_prefill)
 {
-  int64_t total = 0;
-  for (int32_t r : requests)
-    total += trace.requests[r].token_count;
-  const int64_t cap = (total + nodes - 1) / nodes;
+  const int64_t cap = (total_tokens(trace, requests) + nodes - 1) / nodes;
   const bool trace_has_decode = trace.count_phase(Phase::Decode) > 0;
   std::vector<int64_t> node_tokens(nodes, 0);
   std::vector<int> out;

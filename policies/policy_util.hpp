@@ -9,6 +9,9 @@
 
 namespace moesim::policy {
 
+/// Tokens of the given requests (a request holds a batch slot for as many steps as it has tokens).
+int64_t total_tokens(const Trace& trace, const std::vector<int32_t>& requests);
+
 /// Token-expert counts of the given requests: [moe layer][expert].
 std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vector<int32_t>& requests);
 

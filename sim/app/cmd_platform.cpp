@@ -2,12 +2,9 @@
 #include "core/atomic_file.hpp"
 #include "core/calibration.hpp"
 #include "core/errors.hpp"
-#include "core/json_util.hpp"
 #include "core/platform_gen.hpp"
 #include "simgrid/platform_loader.hpp"
 
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 
 namespace moesim::cli {

@@ -193,6 +193,8 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
   out.in.assign(G, {});
   out.stage1.assign(hier ? G : 0, {});
   out.stage2.assign(hier ? G : 0, {});
+  out.stage1_in.assign(hier ? G : 0, {});
+  out.stage2_in.assign(hier ? G : 0, {});
   out.expert_time_s.assign(G, 0.0);
   out.expert_tokens.assign(G, 0);
   std::vector<int64_t> load(G, 0);
@@ -252,6 +254,7 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
       for (int d = 0; d < G; ++d)
         if (row1[d] > 0) {
           out.stage1[g].emplace_back(d, row1[d]);
+          out.stage1_in[d].emplace_back(g, row1[d]);
           (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row1[d];
           row1[d] = 0;
         }
@@ -267,6 +270,7 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
         const int32_t n = forward[static_cast<size_t>(p) * gpn + j];
         if (n > 0) {
           out.stage2[p].emplace_back(cluster_.node_of(p) * gpn + j, n);
+          out.stage2_in[cluster_.node_of(p) * gpn + j].emplace_back(p, n);
           out.tokens_intra_node += n;
           out.max_message_tokens = std::max(out.max_message_tokens, n);
         }

@@ -74,6 +74,8 @@ struct LayerTraffic {
   /// GPUs of its node over NVLink, a token once per GPU. Combine runs both backwards (the peer reduces the node's
   /// results before sending them back once). Empty with the direct path.
   std::vector<std::vector<std::pair<int, int32_t>>> stage1, stage2;
+  /// Their transposes, [dst] -> (src, tokens) in ascending src, like `in` for `out`.
+  std::vector<std::vector<std::pair<int, int32_t>>> stage1_in, stage2_in;
 };
 
 /// How dispatch/combine data travels: `direct` = a token goes from its GPU to each destination GPU (DeepEP's

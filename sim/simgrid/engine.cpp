@@ -282,17 +282,25 @@ private:
     }
     for (auto [src, n] : in)
       st_->sim->bytes_received += static_cast<double>(static_cast<uint64_t>(n * bytes_per_token));
-    recvs_.clear();
-    payloads_.assign(G - 1, nullptr);
-    for (int i = 0; i < G - 1; ++i)
-      recvs_.push_back(boxes[box()]->get_async<int>(&payloads_[i]));
-    sg4::Comm::wait_all(recvs_);
-    double arrival = sg4::Engine::get_clock();
-    for (int i = 0; i < G - 1; ++i)
-      arrival = std::max(arrival, recvs_[i]->get_finish_time() + st_->sim->latency(*payloads_[i], gpu_));
+    const double arrival = receive_all(boxes[box()], G - 1);
     if (arrival > sg4::Engine::get_clock())
       sg4::this_actor::sleep_until(arrival);
     st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+  }
+
+  /// Receives `count` messages from `box` (each payload: its sender's rank) and returns the latest arrival: end of
+  /// the transfer + route latency, or now if that is later.
+  double receive_all(sg4::Mailbox* box, int count)
+  {
+    recvs_.clear();
+    payloads_.assign(count, nullptr);
+    for (int i = 0; i < count; ++i)
+      recvs_.push_back(box->get_async<int>(&payloads_[i]));
+    sg4::Comm::wait_all(recvs_);
+    double arrival = sg4::Engine::get_clock();
+    for (int i = 0; i < count; ++i)
+      arrival = std::max(arrival, recvs_[i]->get_finish_time() + st_->sim->latency(*payloads_[i], gpu_));
+    return arrival;
   }
 
   /// The hierarchical path with one SimGrid message per flow, the reference for the fast model's version: every
@@ -303,62 +311,33 @@ private:
                              double bytes_per_token)
   {
     const int G = st_->gpus, M = st_->micro;
-    const auto& a_rows = dispatch ? lt.stage1 : lt.stage2;
-    const auto& b_rows = dispatch ? lt.stage2 : lt.stage1;
+    // This GPU's sends and expected receives per stage: dispatch follows the stage rows, combine their transposes.
+    const auto& a_out = dispatch ? lt.stage1[gpu_] : lt.stage2_in[gpu_];
+    const auto& a_in = dispatch ? lt.stage1_in[gpu_] : lt.stage2[gpu_];
+    const auto& b_out = dispatch ? lt.stage2[gpu_] : lt.stage1_in[gpu_];
+    const auto& b_in = dispatch ? lt.stage2_in[gpu_] : lt.stage1[gpu_];
     auto& a_box = st_->stage_box[dispatch ? 0 : 1][0];
     auto& b_box = st_->stage_box[dispatch ? 0 : 1][1];
     for (int p = 0; p < G; ++p)
       if (p != gpu_)
         pending_sends_.push_back(flag_boxes[p * M + m_]->put_async(&st_->rank_payload[gpu_], 0));
-    // Forward rows are sent as they are; backward rows (combine) are sent by their destinations to their sources.
-    const auto send = [&](const std::vector<std::vector<std::pair<int, int32_t>>>& rows, bool backward,
-                          std::vector<sg4::Mailbox*>& to) {
-      const auto post = [&](int dst, int32_t tokens) {
+    const auto send = [&](const std::vector<std::pair<int, int32_t>>& to_peers, std::vector<sg4::Mailbox*>& to) {
+      for (auto [dst, tokens] : to_peers) {
         const double bytes = static_cast<double>(static_cast<uint64_t>(tokens * bytes_per_token));
         st_->sim->bytes_sent += bytes;
         st_->sim->bytes_received += bytes;
         pending_sends_.push_back(to[dst * M + m_]->put_async(
             &st_->rank_payload[gpu_], static_cast<uint64_t>(st_->sim->effective_bytes(gpu_, dst, bytes))));
-      };
-      if (!backward) {
-        for (auto [dst, n] : rows[gpu_])
-          post(dst, n);
-        return;
       }
-      for (int src = 0; src < G; ++src)
-        for (auto [dst, n] : rows[src])
-          if (dst == gpu_)
-            post(src, n);
     };
-    // Messages addressed to this GPU in `rows` (forward) or sent back along them (backward).
-    const auto expected = [&](const std::vector<std::vector<std::pair<int, int32_t>>>& rows, bool backward) {
-      if (backward)
-        return static_cast<int>(rows[gpu_].size());
-      int n = 0;
-      for (int src = 0; src < G; ++src)
-        for (auto [dst, tokens] : rows[src])
-          n += dst == gpu_;
-      return n;
-    };
-    const auto receive_all = [&](sg4::Mailbox* box, int count) {
-      recvs_.clear();
-      payloads_.assign(count, nullptr);
-      for (int i = 0; i < count; ++i)
-        recvs_.push_back(box->get_async<int>(&payloads_[i]));
-      sg4::Comm::wait_all(recvs_);
-      double arrival = sg4::Engine::get_clock();
-      for (int i = 0; i < count; ++i)
-        arrival = std::max(arrival, recvs_[i]->get_finish_time() + st_->sim->latency(*payloads_[i], gpu_));
-      return arrival;
-    };
-    send(a_rows, !dispatch, a_box);
+    send(a_out, a_box);
     double end = receive_all(flag_boxes[box()], G - 1);
-    const double ready = receive_all(a_box[box()], expected(a_rows, !dispatch));
+    const double ready = receive_all(a_box[box()], static_cast<int>(a_in.size()));
     end = std::max(end, ready);
     if (ready > sg4::Engine::get_clock())
       sg4::this_actor::sleep_until(ready);
-    send(b_rows, !dispatch, b_box);
-    end = std::max(end, receive_all(b_box[box()], expected(b_rows, !dispatch)));
+    send(b_out, b_box);
+    end = std::max(end, receive_all(b_box[box()], static_cast<int>(b_in.size())));
     if (end > sg4::Engine::get_clock())
       sg4::this_actor::sleep_until(end);
   }
