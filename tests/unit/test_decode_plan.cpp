@@ -203,6 +203,11 @@ TEST_CASE("Hierarchical dispatch: a token crosses to each other node once, then 
   CHECK(lt.stage1[0] == Row{{1, 1}, {2, 1}}); // NVLink to GPU 1, NIC once to GPU 2 (rail 0 of node 1)
   CHECK(lt.stage2[2] == Row{{3, 1}});         // GPU 2 forwards to GPU 3 over NVLink
   CHECK(lt.stage2[0].empty());
+  // The transposes the exact model receives by: [dst] -> (src, tokens).
+  CHECK(lt.stage1_in[1] == Row{{0, 1}});
+  CHECK(lt.stage1_in[2] == Row{{0, 1}});
+  CHECK(lt.stage2_in[3] == Row{{2, 1}});
+  CHECK(lt.stage2_in[0].empty());
   CHECK(lt.tokens_inter_node == 1);
   CHECK(lt.tokens_intra_node == 2);
   CHECK(lt.out == direct.out); // the logical destinations are the same
