@@ -1,8 +1,8 @@
 #include "child_process.hpp"
 
 #include "commands.hpp"
-#include "core/errors.hpp"
-#include "core/sha256.hpp"
+#include "core/io/errors.hpp"
+#include "core/io/sha256.hpp"
 
 #include <cstdio>
 #include <filesystem>

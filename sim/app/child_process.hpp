@@ -18,7 +18,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& log);
 /// Only from a single-threaded parent that has not started a SimGrid engine.
 pid_t spawn_self(const std::vector<std::string>& args, const std::string& log);
 /// Hashes each input file once and hands the digests to the children started from now on (every `moesim run`
-/// records the SHA-256 of its platform, model and trace; MOESIM_INPUT_DIGESTS, core/sha256.hpp).
+/// records the SHA-256 of its platform, model and trace; MOESIM_INPUT_DIGESTS, core/io/sha256.hpp).
 void share_input_digests(const std::set<std::string>& files);
 /// The last "moesim: ..." line of a child's log (its error message), or a generic text with the exit status.
 std::string child_error(const std::string& log, int wait_status);

@@ -1,7 +1,7 @@
 // The moesim command line: parses, runs the chosen subcommand and maps errors to exit codes: 0 success, 2 bad input
 // or usage, 1 internal error. main() calls it; so do sweep's forked children (cmd_sweep.cpp).
 #include "commands.hpp"
-#include "core/errors.hpp"
+#include "core/io/errors.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

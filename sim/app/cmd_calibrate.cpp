@@ -2,13 +2,13 @@
 // platform and report the errors (docs/calibration.md).
 #include "child_process.hpp"
 #include "commands.hpp"
-#include "core/atomic_file.hpp"
-#include "core/calibration.hpp"
-#include "core/errors.hpp"
-#include "core/h5.hpp"
-#include "core/json_util.hpp"
-#include "core/platform_gen.hpp"
-#include "core/sha256.hpp"
+#include "core/calibration/calibration.hpp"
+#include "core/cluster/platform_gen.hpp"
+#include "core/io/atomic_file.hpp"
+#include "core/io/errors.hpp"
+#include "core/io/h5.hpp"
+#include "core/io/json_util.hpp"
+#include "core/io/sha256.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <nlohmann/json.hpp>

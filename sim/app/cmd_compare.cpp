@@ -3,10 +3,10 @@
 // printed as one table against the linear + round_robin baseline and written to HDF5.
 #include "child_process.hpp"
 #include "commands.hpp"
-#include "core/atomic_file.hpp"
-#include "core/errors.hpp"
-#include "core/h5.hpp"
-#include "core/run_spec.hpp"
+#include "core/decode/run_spec.hpp"
+#include "core/io/atomic_file.hpp"
+#include "core/io/errors.hpp"
+#include "core/io/h5.hpp"
 
 #include <spdlog/spdlog.h>
 

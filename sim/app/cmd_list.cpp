@@ -1,6 +1,6 @@
 #include "commands.hpp"
-#include "core/model_spec.hpp"
-#include "core/policy.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/policy/policy.hpp"
 
 #include <iostream>
 

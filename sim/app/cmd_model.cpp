@@ -1,5 +1,5 @@
 #include "commands.hpp"
-#include "core/model_spec.hpp"
+#include "core/model/model_spec.hpp"
 
 #include <iostream>
 #include <sstream>

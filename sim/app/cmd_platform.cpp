@@ -1,8 +1,8 @@
 #include "commands.hpp"
-#include "core/atomic_file.hpp"
-#include "core/calibration.hpp"
-#include "core/errors.hpp"
-#include "core/platform_gen.hpp"
+#include "core/calibration/calibration.hpp"
+#include "core/cluster/platform_gen.hpp"
+#include "core/io/atomic_file.hpp"
+#include "core/io/errors.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <iostream>

@@ -2,13 +2,13 @@
 // process), in parallel, resumable and crash-safe, gathered into one HDF5 file (docs/sweeps.md).
 #include "child_process.hpp"
 #include "commands.hpp"
-#include "core/atomic_file.hpp"
-#include "core/errors.hpp"
-#include "core/h5.hpp"
-#include "core/policy.hpp"
-#include "core/run_spec.hpp"
-#include "core/sha256.hpp"
-#include "core/sweep_spec.hpp"
+#include "core/decode/run_spec.hpp"
+#include "core/io/atomic_file.hpp"
+#include "core/io/errors.hpp"
+#include "core/io/h5.hpp"
+#include "core/io/sha256.hpp"
+#include "core/policy/policy.hpp"
+#include "core/sweep/sweep_spec.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -324,56 +324,44 @@ int merge(const MergeOpts& o)
   return ok == N ? 0 : 3;
 }
 
-int sweep(const SweepOpts& o)
+/// Where each point of this shard keeps its result, log, error and wall time, and which still have to run.
+struct PointFiles {
+  std::vector<std::string> ids, result, log, err, wall; ///< [point]
+  std::vector<size_t> mine;                           ///< the points of this shard
+  std::vector<size_t> todo;                           ///< ... without a result yet
+};
+
+PointFiles plan_point_files(const SweepSpec& spec, const std::filesystem::path& dir, int shard_i, int shard_n)
 {
-  const SweepSpec spec = load_sweep_spec(o.spec_file);
   const size_t N = spec.points.size();
-  // Policy names are checked here (the registries live with the policies, not in the spec parser).
-  for (size_t i = 0; i < N; ++i)
-    try {
-      PlacementRegistry::instance().get(spec.points[i].values.at("placement").text, "placement");
-      GroupingRegistry::instance().get(spec.points[i].values.at("grouping").text, "grouping");
-    } catch (const UsageError& e) {
-      throw InputError(o.spec_file, "point " + std::to_string(i), e.what());
-    }
-  if (!o.emit_slurm.empty())
-    return emit_slurm(o, spec);
-  if (o.dry_run) {
-    std::printf("%zu points (%d steps each), results: %s\n", N, spec.steps, spec.out.c_str());
-    for (size_t i = 0; i < N; ++i)
-      std::printf("%5zu  %s\n", i, spec.points[i].key().c_str());
-    return 0;
-  }
-  const int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const std::filesystem::path dir = spec.out + ".points";
-  std::filesystem::create_directories(dir);
-  int shard_i = 0, shard_n = 1;
-  if (!o.shard.empty())
-    std::tie(shard_i, shard_n) = parse_shard(o.shard);
-  std::vector<std::string> ids(N), result(N), log(N), err(N), wall(N);
-  std::vector<size_t> todo, mine;
+  PointFiles f;
+  for (auto* v : {&f.ids, &f.result, &f.log, &f.err, &f.wall})
+    v->resize(N);
   for (size_t i = 0; i < N; ++i) {
-    ids[i] = point_id(spec.points[i], spec.steps);
+    f.ids[i] = point_id(spec.points[i], spec.steps);
     if (static_cast<int>(i % static_cast<size_t>(shard_n)) != shard_i)
       continue;
-    mine.push_back(i);
-    result[i] = (dir / (ids[i] + ".h5")).string();
-    log[i] = (dir / (ids[i] + ".log")).string();
-    err[i] = (dir / (ids[i] + ".err")).string();
-    wall[i] = (dir / (ids[i] + ".wall")).string();
-    if (!std::filesystem::exists(result[i]))
-      todo.push_back(i);
+    f.mine.push_back(i);
+    f.result[i] = (dir / (f.ids[i] + ".h5")).string();
+    f.log[i] = (dir / (f.ids[i] + ".log")).string();
+    f.err[i] = (dir / (f.ids[i] + ".err")).string();
+    f.wall[i] = (dir / (f.ids[i] + ".wall")).string();
+    if (!std::filesystem::exists(f.result[i]))
+      f.todo.push_back(i);
   }
-  spdlog::info("sweep {}{}: {} points, {} already done, {} to run with {} jobs (point results in {})", o.spec_file,
-               o.shard.empty() ? "" : " shard " + o.shard, mine.size(), mine.size() - todo.size(), todo.size(), jobs,
-               dir.string());
-  // The input files of the points to run: defaults resolved; synthetic traces ("synth:PRESET[:REQUESTS]")
-  // generated once per model, preset, size and seed into OUT.traces/ before the points that replay them.
+  return f;
+}
+
+/// The trace file of every point to run: defaults resolved; synthetic traces ("synth:PRESET[:REQUESTS]")
+/// generated once per model, preset, size and seed into OUT.traces/ before the points that replay them. The
+/// digests of all inputs are hashed once for the whole sweep.
+std::vector<std::string> prepare_inputs(const SweepSpec& spec, const std::vector<size_t>& todo)
+{
   auto input_of = [](const SweepPoint& p, const char* axis, std::string (*fallback)()) {
     const std::string& text = p.values.at(axis).text;
     return text.empty() ? fallback() : text;
   };
-  std::vector<std::string> trace_file(N);
+  std::vector<std::string> trace_file(spec.points.size());
   std::set<std::string> inputs, queued;
   std::vector<std::pair<std::string, std::vector<std::string>>> synth_jobs;
   for (size_t i : todo) {
@@ -408,20 +396,28 @@ int sweep(const SweepOpts& o)
       throw UsageError("generating the synthetic trace " + file + " failed: " + child_error(log_file, status));
   }
   share_input_digests(inputs);
+  return trace_file;
+}
+
+/// Runs the points still to do in up to `jobs` forked children; each success leaves its result and wall time,
+/// each failure its error text. Progress and an ETA go to stderr.
+void run_points(const SweepSpec& spec, const PointFiles& f, const std::vector<std::string>& trace_file, int jobs)
+{
   const auto t0 = std::chrono::steady_clock::now();
   std::map<pid_t, std::pair<size_t, std::chrono::steady_clock::time_point>> running;
   size_t next = 0, done = 0, failed = 0;
+  const auto& todo = f.todo;
   while (done < todo.size()) {
     while (running.size() < static_cast<size_t>(jobs) && next < todo.size()) {
       const size_t i = todo[next++];
-      std::filesystem::remove(err[i]);
+      std::filesystem::remove(f.err[i]);
       std::vector<std::string> args = spec.points[i].run_args(spec.steps);
       for (size_t a = 0; a + 1 < args.size(); ++a)
         if (args[a] == "--trace")
           args[a + 1] = trace_file[i];
       args.push_back("--out");
-      args.push_back(result[i]);
-      running[spawn_self(args, log[i])] = {i, std::chrono::steady_clock::now()};
+      args.push_back(f.result[i]);
+      running[spawn_self(args, f.log[i])] = {i, std::chrono::steady_clock::now()};
     }
     int status = 0;
     const pid_t pid = ::wait(&status);
@@ -434,42 +430,81 @@ int sweep(const SweepOpts& o)
     running.erase(it);
     ++done;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && std::filesystem::exists(result[i])) {
-      write_file_atomically(wall[i], std::to_string(secs));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && std::filesystem::exists(f.result[i])) {
+      write_file_atomically(f.wall[i], std::to_string(secs));
     } else {
       ++failed;
-      write_file_atomically(err[i], child_error(log[i], status));
+      write_file_atomically(f.err[i], child_error(f.log[i], status));
     }
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double eta = el / static_cast<double>(done) * static_cast<double>(todo.size() - done);
     std::fprintf(stderr, "sweep: %zu/%zu done, %zu failed, %.0f s elapsed, ETA %.0f s  (%s)\n", done, todo.size(),
-                 failed, el, eta, std::filesystem::exists(err[i]) ? read_text(err[i]).c_str() : "ok");
+                 failed, el, eta, std::filesystem::exists(f.err[i]) ? read_text(f.err[i]).c_str() : "ok");
   }
+}
 
-  // Gather the points (fresh or from an earlier run) into one file, written under a temporary name.
-  std::vector<PointData> data(N);
-  for (size_t i : mine) {
+/// The points of this shard (fresh or from an earlier run) as the sweep file's rows.
+std::vector<PointData> gather_points(const SweepSpec& spec, const PointFiles& f)
+{
+  std::vector<PointData> data(spec.points.size());
+  for (size_t i : f.mine) {
     data[i].present = true;
-    data[i].id = ids[i];
-    if (!std::filesystem::exists(result[i])) {
-      data[i].error = std::filesystem::exists(err[i]) ? read_text(err[i]) : "not run";
+    data[i].id = f.ids[i];
+    if (!std::filesystem::exists(f.result[i])) {
+      data[i].error = std::filesystem::exists(f.err[i]) ? read_text(f.err[i]) : "not run";
       continue;
     }
     data[i].status = 1;
-    data[i].source_file = result[i];
+    data[i].source_file = f.result[i];
     data[i].source_group = "/";
-    if (std::filesystem::exists(wall[i]))
-      data[i].wall_s = std::stod(read_text(wall[i]));
+    if (std::filesystem::exists(f.wall[i]))
+      data[i].wall_s = std::stod(read_text(f.wall[i]));
   }
+  return data;
+}
+
+int sweep(const SweepOpts& o)
+{
+  const SweepSpec spec = load_sweep_spec(o.spec_file);
+  const size_t N = spec.points.size();
+  // Policy names are checked here (the registries live with the policies, not in the spec parser).
+  for (size_t i = 0; i < N; ++i)
+    try {
+      PlacementRegistry::instance().get(spec.points[i].values.at("placement").text, "placement");
+      GroupingRegistry::instance().get(spec.points[i].values.at("grouping").text, "grouping");
+    } catch (const UsageError& e) {
+      throw InputError(o.spec_file, "point " + std::to_string(i), e.what());
+    }
+  if (!o.emit_slurm.empty())
+    return emit_slurm(o, spec);
+  if (o.dry_run) {
+    std::printf("%zu points (%d steps each), results: %s\n", N, spec.steps, spec.out.c_str());
+    for (size_t i = 0; i < N; ++i)
+      std::printf("%5zu  %s\n", i, spec.points[i].key().c_str());
+    return 0;
+  }
+  const int jobs = o.jobs > 0 ? o.jobs : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const std::filesystem::path dir = spec.out + ".points";
+  std::filesystem::create_directories(dir);
+  int shard_i = 0, shard_n = 1;
+  if (!o.shard.empty())
+    std::tie(shard_i, shard_n) = parse_shard(o.shard);
+  const PointFiles files = plan_point_files(spec, dir, shard_i, shard_n);
+  spdlog::info("sweep {}{}: {} points, {} already done, {} to run with {} jobs (point results in {})", o.spec_file,
+               o.shard.empty() ? "" : " shard " + o.shard, files.mine.size(), files.mine.size() - files.todo.size(),
+               files.todo.size(), jobs, dir.string());
+  run_points(spec, files, prepare_inputs(spec, files.todo), jobs);
+
+  const std::vector<PointData> data = gather_points(spec, files);
   const std::string target = o.shard.empty() ? spec.out : shard_file(spec.out, shard_i, shard_n);
   const size_t ok = write_sweep_file(target, o.spec_file, spec, data, o.shard);
-  std::printf("sweep: %zu of %zu points succeeded -> %s\n", ok, mine.size(), target.c_str());
-  for (size_t i : mine)
+  std::printf("sweep: %zu of %zu points succeeded -> %s\n", ok, files.mine.size(), target.c_str());
+  for (size_t i : files.mine)
     if (!data[i].status)
       std::printf("  failed point %zu (%s): %s\n", i, spec.points[i].key().c_str(), data[i].error.c_str());
   if (!o.shard.empty())
     std::printf("when every shard is done: moesim sweep merge %s\n", o.spec_file.c_str());
-  return ok == mine.size() ? 0 : 3;
+  return ok == files.mine.size() ? 0 : 3;
 }
 
 } // namespace

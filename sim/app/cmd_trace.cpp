@@ -1,10 +1,10 @@
 #include "commands.hpp"
-#include "core/errors.hpp"
-#include "core/model_spec.hpp"
-#include "core/trace.hpp"
-#include "core/trace_import.hpp"
-#include "core/trace_stats.hpp"
-#include "core/trace_synth.hpp"
+#include "core/io/errors.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace.hpp"
+#include "core/trace/trace_import.hpp"
+#include "core/trace/trace_stats.hpp"
+#include "core/trace/trace_synth.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,9 +1,9 @@
 // The decode actors: one per GPU and micro-batch, replaying planned steps on the SimGrid network.
-#include "core/decode_plan.hpp"
-#include "core/errors.hpp"
-#include "core/model_spec.hpp"
-#include "core/recorder.hpp"
-#include "core/run_spec.hpp"
+#include "core/decode/decode_plan.hpp"
+#include "core/decode/recorder.hpp"
+#include "core/decode/run_spec.hpp"
+#include "core/io/errors.hpp"
+#include "core/model/model_spec.hpp"
 #include "simgrid/platform_loader.hpp"
 #include "simgrid/simulation_impl.hpp"
 

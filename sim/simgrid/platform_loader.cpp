@@ -1,6 +1,6 @@
 #include "simgrid/platform_loader.hpp"
 
-#include "core/errors.hpp"
+#include "core/io/errors.hpp"
 #include "simgrid/simulation_impl.hpp"
 
 #include <simgrid/Exception.hpp>

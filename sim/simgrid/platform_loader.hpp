@@ -1,8 +1,8 @@
 #pragma once
 // The only part of moesim that talks to SimGrid: loading platforms and running the decode actors.
-#include "core/calibration.hpp"
-#include "core/cluster.hpp"
-#include "core/flow_model.hpp"
+#include "core/calibration/calibration.hpp"
+#include "core/cluster/cluster.hpp"
+#include "core/comm/flow_model.hpp"
 
 #include <functional>
 #include <memory>

@@ -1,8 +1,8 @@
 #pragma once
 // Private state of Simulation (SimGrid types stay inside sim/simgrid/).
-#include "core/calibration.hpp"
-#include "core/cluster.hpp"
-#include "core/flow_model.hpp"
+#include "core/calibration/calibration.hpp"
+#include "core/cluster/cluster.hpp"
+#include "core/comm/flow_model.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <simgrid/s4u.hpp>

@@ -1,0 +1,331 @@
+#include "core/decode/decode_plan.hpp"
+
+#include "core/io/errors.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+namespace moesim {
+
+ReplayPhase parse_replay_phase(const std::string& s)
+{
+  if (s == "auto")
+    return ReplayPhase::Auto;
+  if (s == "decode")
+    return ReplayPhase::Decode;
+  if (s == "all")
+    return ReplayPhase::All;
+  throw UsageError("unknown replay phase '" + s + "' (expected auto, decode or all)");
+}
+
+DispatchPath parse_dispatch_path(const std::string& s)
+{
+  if (s == "direct")
+    return DispatchPath::Direct;
+  if (s == "hierarchical")
+    return DispatchPath::Hierarchical;
+  throw UsageError("unknown dispatch path '" + s + "' (expected direct or hierarchical)");
+}
+
+std::string dispatch_path_name(DispatchPath p) { return p == DispatchPath::Direct ? "direct" : "hierarchical"; }
+
+std::string replay_phase_name(ReplayPhase p)
+{
+  switch (p) {
+    case ReplayPhase::Auto: return "auto";
+    case ReplayPhase::Decode: return "decode";
+    case ReplayPhase::All: return "all";
+  }
+  return "?";
+}
+
+double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int gpu)
+{
+  double dense = 0;
+  for (int l = 0; l < m.num_layers; ++l) {
+    dense += static_cast<double>(m.attention_params()) * m.param_bytes;
+    if (m.is_moe_layer(l))
+      dense += 3.0 * m.hidden_size * m.shared_expert_ffn_size * m.num_shared_experts * m.expert_param_bytes +
+               static_cast<double>(m.hidden_size) * m.num_routed_experts * m.param_bytes;
+    else
+      dense += 3.0 * m.hidden_size * m.dense_ffn_size * m.param_bytes;
+  }
+  dense += 2.0 * static_cast<double>(m.hidden_size) * m.vocab_size * m.param_bytes; // embeddings + LM head
+  double experts = 0;
+  for (const auto& layer : placement.replicas)
+    for (const auto& reps : layer)
+      for (int g : reps)
+        if (g == gpu)
+          experts += static_cast<double>(m.expert_params()) * m.expert_param_bytes;
+  return dense + experts;
+}
+
+void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
+                       const std::string& placement_name, int redundant_per_gpu)
+{
+  for (int g = 0; g < cluster.num_gpus(); ++g) {
+    const double need = weight_bytes_on_gpu(model, placement, g);
+    if (need > cluster.gpu(g).hbm_capacity_bytes) {
+      char buf[320];
+      std::snprintf(buf, sizeof buf,
+                    "placement %s with %d redundant experts per GPU puts %.1f GB of weights on GPU %d (%s), more "
+                    "than its HBM capacity of %.1f GB: lower --redundant-experts or use more GPUs",
+                    placement_name.c_str(), redundant_per_gpu, need / 1e9, g, cluster.gpu(g).host_name.c_str(),
+                    cluster.gpu(g).hbm_capacity_bytes / 1e9);
+      throw UsageError(buf);
+    }
+  }
+}
+
+BatchScheduler::BatchScheduler(const Trace& trace, const Grouping& grouping, int num_gpus, int batch_per_gpu,
+                               ReplayPhase phase, uint64_t seed)
+    : trace_(trace), batch_(batch_per_gpu), rng_(seed)
+{
+  if (batch_per_gpu < 1)
+    throw UsageError("batch per GPU must be >= 1");
+  const bool has_decode = trace.count_phase(Phase::Decode) > 0;
+  if (phase == ReplayPhase::Decode && !has_decode)
+    throw UsageError("--replay decode: the trace has no decode-phase tokens (use --replay all)");
+  decode_only_ = phase == ReplayPhase::Decode || (phase == ReplayPhase::Auto && has_decode);
+  eligible_.resize(trace.requests.size());
+  for (size_t r = 0; r < trace.requests.size(); ++r) {
+    const auto& q = trace.requests[r];
+    for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t)
+      if (!decode_only_ || trace.token_phase[t] == static_cast<uint8_t>(Phase::Decode))
+        eligible_[r].push_back(t);
+  }
+  queue_.resize(num_gpus);
+  if (grouping.gpu_of_request.size() != trace.requests.size())
+    throw InternalError("grouping size does not match the trace");
+  for (size_t r = 0; r < trace.requests.size(); ++r) {
+    const int g = grouping.gpu_of_request[r];
+    if (g >= num_gpus)
+      throw InternalError("grouping sends a request to GPU " + std::to_string(g));
+    if (g >= 0 && !eligible_[r].empty())
+      queue_[g].push_back(static_cast<int32_t>(r));
+  }
+  slots_.assign(num_gpus, std::vector<Slot>(batch_per_gpu));
+  next_in_queue_.assign(num_gpus, 0);
+}
+
+void BatchScheduler::next_step(std::vector<std::vector<int64_t>>& tokens, std::vector<std::vector<int64_t>>& kv)
+{
+  const int G = static_cast<int>(queue_.size());
+  tokens.assign(G, {});
+  kv.assign(G, {});
+  for (int g = 0; g < G; ++g) {
+    const auto& q = queue_[g];
+    if (q.empty())
+      continue; // this GPU serves no request
+    if (!started_) // the first refill takes the request after those the slots started with
+      next_in_queue_[g] = static_cast<int32_t>(std::min<size_t>(batch_, q.size()) % q.size());
+    for (int j = 0; j < batch_; ++j) {
+      Slot& s = slots_[g][j];
+      if (!started_) {
+        s.request = q[j % q.size()];
+        std::uniform_int_distribution<int32_t> d(0, static_cast<int32_t>(eligible_[s.request].size()) - 1);
+        s.cursor = d(rng_);
+      } else if (++s.cursor >= static_cast<int32_t>(eligible_[s.request].size())) {
+        s.request = q[next_in_queue_[g]];
+        next_in_queue_[g] = static_cast<int32_t>((next_in_queue_[g] + 1) % q.size());
+        s.cursor = 0;
+      }
+      const int64_t t = eligible_[s.request][s.cursor];
+      tokens[g].push_back(t);
+      kv[g].push_back(int64_t(trace_.requests[s.request].prompt_len) + trace_.token_position[t] + 1);
+    }
+  }
+  started_ = true;
+}
+
+DecodePlanner::DecodePlanner(const Trace& trace, const ModelSpec& model, const Cluster& cluster,
+                             const Placement& placement, const ComputeModel& compute, BatchScheduler& scheduler,
+                             int micro_batches, DispatchPath path)
+    : trace_(trace), model_(model), cluster_(cluster), placement_(placement), compute_(compute), scheduler_(scheduler),
+      micro_batches_(micro_batches), path_(path)
+{
+  if (micro_batches < 1 || micro_batches > scheduler.batch_per_gpu())
+    throw UsageError("micro-batches must be between 1 and the batch per GPU");
+  const int G = cluster.num_gpus(), E = model.num_routed_experts;
+  local_experts_.assign(model.num_moe_layers(), std::vector<std::vector<int>>(G));
+  for (int l = 0; l < model.num_moe_layers(); ++l)
+    for (int e = 0; e < E; ++e)
+      for (int g : placement.replicas[l][e])
+        local_experts_[l][g].push_back(e);
+}
+
+void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, const uint16_t* experts,
+                                    int k, int src_gpu, const Cluster& cluster, const std::vector<int64_t>& load,
+                                    std::vector<int>& dest)
+{
+  dest.resize(k);
+  const int node = cluster.node_of(src_gpu);
+  for (int i = 0; i < k; ++i) {
+    const auto& reps = replicas_of_layer[experts[i]];
+    if (reps.size() == 1) {
+      dest[i] = reps[0];
+      continue;
+    }
+    int best = -1;
+    bool best_same_node = false;
+    for (int r : reps) {
+      if (r == src_gpu) {
+        best = r;
+        break;
+      }
+      const bool same_node = cluster.node_of(r) == node;
+      if (best < 0 || (same_node && !best_same_node) ||
+          (same_node == best_same_node && (load[r] < load[best] || (load[r] == load[best] && r < best)))) {
+        best = r;
+        best_same_node = same_node;
+      }
+    }
+    dest[i] = best;
+  }
+}
+
+void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& tokens, LayerTraffic& out)
+{
+  const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts, gpn = cluster_.gpus_per_node();
+  const bool hier = path_ == DispatchPath::Hierarchical;
+  out.out.assign(G, {});
+  out.in.assign(G, {});
+  out.stage1.assign(hier ? G : 0, {});
+  out.stage2.assign(hier ? G : 0, {});
+  out.stage1_in.assign(hier ? G : 0, {});
+  out.stage2_in.assign(hier ? G : 0, {});
+  out.expert_time_s.assign(G, 0.0);
+  out.expert_tokens.assign(G, 0);
+  std::vector<int64_t> load(G, 0);
+  std::vector<int32_t> row(G, 0), row1(hier ? G : 0, 0);
+  std::vector<int32_t> forward(hier ? static_cast<size_t>(G) * gpn : 0, 0); // [peer][local index of the final GPU]
+  std::vector<int32_t> expert_count(static_cast<size_t>(G) * E, 0); // [gpu][expert] tokens
+  std::vector<int> dest;
+  std::vector<char> seen(G, 0), seen1(hier ? G : 0, 0);
+  std::vector<int> touched;
+  const auto& reps = placement_.replicas[l];
+  for (int g = 0; g < G; ++g) {
+    const int node = cluster_.node_of(g);
+    for (int64_t t : tokens[g]) {
+      const uint16_t* ex = trace_.experts_of(t, l);
+      choose_replicas(reps, ex, k, g, cluster_, load, dest);
+      for (int i = 0; i < k; ++i) {
+        const int d = dest[i];
+        ++load[d];
+        ++expert_count[static_cast<size_t>(d) * E + ex[i]];
+        ++out.pairs_total;
+        if (d == g)
+          ++out.pairs_local_gpu;
+        if (cluster_.node_of(d) == node)
+          ++out.pairs_local_node;
+        if (d != g && !seen[d]) { // a token goes once to each destination GPU
+          seen[d] = 1;
+          ++row[d];
+          if (hier) {
+            // Own node: NVLink directly. Other node: once per node to the same-rail peer, which forwards.
+            const int hop = cluster_.node_of(d) == node ? d : cluster_.node_of(d) * gpn + g % gpn;
+            if (!seen1[hop]) {
+              seen1[hop] = 1;
+              ++row1[hop];
+              touched.push_back(hop);
+            }
+            if (hop != d)
+              ++forward[static_cast<size_t>(hop) * gpn + d % gpn];
+          }
+        }
+      }
+      for (int i = 0; i < k; ++i)
+        seen[dest[i]] = 0;
+      for (int h : touched)
+        seen1[h] = 0;
+      touched.clear();
+    }
+    for (int d = 0; d < G; ++d)
+      if (row[d] > 0) {
+        out.out[g].emplace_back(d, row[d]);
+        out.in[d].emplace_back(g, row[d]);
+        if (!hier)
+          (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row[d];
+        out.max_message_tokens = std::max(out.max_message_tokens, row[d]);
+        row[d] = 0;
+      }
+    if (hier)
+      for (int d = 0; d < G; ++d)
+        if (row1[d] > 0) {
+          out.stage1[g].emplace_back(d, row1[d]);
+          out.stage1_in[d].emplace_back(g, row1[d]);
+          (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row1[d];
+          row1[d] = 0;
+        }
+  }
+  if (hier) {
+    // The largest message of the hierarchical path is a stage-1 or stage-2 one.
+    out.max_message_tokens = 0;
+    for (int g = 0; g < G; ++g)
+      for (auto [d, n] : out.stage1[g])
+        out.max_message_tokens = std::max(out.max_message_tokens, n);
+    for (int p = 0; p < G; ++p)
+      for (int j = 0; j < gpn; ++j) {
+        const int32_t n = forward[static_cast<size_t>(p) * gpn + j];
+        if (n > 0) {
+          out.stage2[p].emplace_back(cluster_.node_of(p) * gpn + j, n);
+          out.stage2_in[cluster_.node_of(p) * gpn + j].emplace_back(p, n);
+          out.tokens_intra_node += n;
+          out.max_message_tokens = std::max(out.max_message_tokens, n);
+        }
+      }
+  }
+  std::vector<int32_t> local;
+  for (int g = 0; g < G; ++g) {
+    local.clear();
+    for (int e : local_experts_[l][g])
+      local.push_back(expert_count[static_cast<size_t>(g) * E + e]);
+    out.expert_tokens[g] = load[g];
+    out.expert_time_s[g] = compute_.time_s(compute_.routed_experts(local), cluster_.gpu(g), true);
+  }
+}
+
+StepPlan DecodePlanner::next_step()
+{
+  std::vector<std::vector<int64_t>> tokens, kv;
+  scheduler_.next_step(tokens, kv);
+  const int G = cluster_.num_gpus(), M = micro_batches_;
+  StepPlan plan;
+  plan.step = step_++;
+  plan.micro.resize(M);
+  for (int m = 0; m < M; ++m) {
+    // Micro-batch m holds the slots [m * B / M, (m + 1) * B / M) of every GPU.
+    std::vector<std::vector<int64_t>> mt(G);
+    MicroBatchPlan& mp = plan.micro[m];
+    mp.tokens.assign(G, 0);
+    mp.kv_tokens.assign(G, 0);
+    for (int g = 0; g < G; ++g) {
+      const size_t B = tokens[g].size();
+      const size_t lo = m * B / M, hi = (m + 1) * B / M;
+      mt[g].assign(tokens[g].begin() + lo, tokens[g].begin() + hi);
+      mp.tokens[g] = static_cast<int64_t>(hi - lo);
+      mp.kv_tokens[g] = std::accumulate(kv[g].begin() + lo, kv[g].begin() + hi, int64_t{0});
+    }
+    mp.moe_pre_s.assign(G, 0.0);
+    mp.dense_layer_s.assign(G, 0.0);
+    mp.lm_head_s.assign(G, 0.0);
+    for (int g = 0; g < G; ++g) {
+      const int64_t n = mp.tokens[g];
+      if (n == 0)
+        continue;
+      const GpuInfo& gpu = cluster_.gpu(g);
+      const double att = compute_.time_s(compute_.attention(n, mp.kv_tokens[g]), gpu, false);
+      mp.moe_pre_s[g] = att + compute_.time_s(compute_.gate(n), gpu, false) +
+                        compute_.time_s(compute_.shared_experts(n), gpu, true);
+      mp.dense_layer_s[g] = att + compute_.time_s(compute_.dense_ffn(n), gpu, false);
+      mp.lm_head_s[g] = compute_.time_s(compute_.lm_head(n), gpu, false);
+    }
+    mp.layers.resize(model_.num_moe_layers());
+    for (int l = 0; l < model_.num_moe_layers(); ++l)
+      plan_layer(l, mt, mp.layers[l]);
+  }
+  return plan;
+}
+
+} // namespace moesim

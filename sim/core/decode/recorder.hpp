@@ -1,0 +1,98 @@
+#pragma once
+// Collects what the simulation measured (plain C++; the SimGrid actors call it) and writes the console summary,
+// the HDF5 result file and the Chrome-trace timeline.
+#include "core/decode/decode_plan.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moesim {
+
+enum class SpanKind { Attention = 0, Dispatch = 1, Expert = 2, Combine = 3, Head = 4, Wait = 5 };
+inline constexpr int kNumSpanKinds = 6;
+const char* span_kind_name(SpanKind k);
+
+struct RecorderShape {
+  int steps = 0;
+  int gpus = 0;
+  int gpus_per_node = 1;
+  int layers = 0;       ///< all model layers (dense included)
+  int micro_batches = 1;
+  std::vector<int> moe_layers;
+  double dispatch_bytes_per_token = 0;
+  double combine_bytes_per_token = 0;
+  bool timeline = false;
+  std::vector<int> matrix_steps;      ///< steps whose dispatch byte matrices are kept
+  std::vector<int> matrix_moe_layers; ///< MoE layer indices whose matrices are kept
+};
+
+/// Bytes the recorder will hold for this shape (per-step tables, sampled matrices, timeline spans): checked before a
+/// run so an oversized recording is refused up front instead of failing mid-run.
+double estimate_recording_bytes(const RecorderShape& shape);
+
+class Recorder {
+public:
+  explicit Recorder(RecorderShape shape);
+
+  /// A phase of one GPU/micro-batch in layer `layer` (model layer id; -1 for the per-step LM head) of `step`.
+  void span(int step, int gpu, int micro, int layer, SpanKind kind, double t0_s, double t1_s);
+  void step_done(int step, int gpu, double t_s);
+  /// Traffic and load metrics of a planned step (computed before it is simulated).
+  void plan_metrics(const StepPlan& plan);
+
+  struct Summary {
+    double tpot_mean_s = 0, tpot_p50_s = 0, tpot_p99_s = 0, tpot_max_s = 0;
+    double tokens_per_s_per_gpu = 0, tokens_per_s_per_node = 0, tokens_per_s = 0;
+    double simulated_s = 0;
+    double dispatch_intra_bytes_per_step = 0, dispatch_inter_bytes_per_step = 0;
+    double combine_intra_bytes_per_step = 0, combine_inter_bytes_per_step = 0;
+    double locality_gpu = 0, locality_node = 0;
+    double expert_load_max_over_mean = 0;
+    double max_message_bytes = 0;
+  };
+  Summary summary() const;
+  std::string format_summary(const Summary& s) const;
+  /// Per-layer breakdown, mean over steps and GPUs, in seconds: [layer][kind].
+  std::vector<std::array<double, kNumSpanKinds>> layer_breakdown_mean() const;
+  std::vector<double> step_end_times() const;
+
+  /// Writes the result file atomically (temporary name, then rename).
+  void write_hdf5(const std::string& path, const nlohmann::json& config, const std::map<std::string, std::string>& attrs) const;
+  void write_timeline(const std::string& path) const;
+
+private:
+  struct StepMetrics {
+    double batch_tokens = 0;
+    double dispatch_intra_tokens = 0, dispatch_inter_tokens = 0;
+    double pairs_total = 0, pairs_local_gpu = 0, pairs_local_node = 0;
+    double load_ratio_sum = 0; ///< sum over MoE layers and micro-batches of max/mean expert pairs per GPU
+    int load_ratio_n = 0;
+    double max_message_tokens = 0;
+  };
+  struct TimelineSpan {
+    int step, gpu, micro, layer;
+    SpanKind kind;
+    double t0, t1;
+  };
+  size_t idx(int step, int layer, int kind) const
+  {
+    return (static_cast<size_t>(step) * shape_.layers + layer) * kNumSpanKinds + kind;
+  }
+  RecorderShape shape_;
+  std::vector<double> sums_;      ///< [step][layer][kind] summed over GPUs and micro-batches
+  std::vector<double> head_;      ///< [step] LM head time summed over GPUs
+  std::vector<double> step_end_;  ///< [step] max over GPUs
+  std::vector<StepMetrics> metrics_;
+  std::vector<std::vector<double>> matrices_; ///< kept dispatch byte matrices, G x G each
+  std::vector<std::pair<int, int>> matrix_keys_; ///< (step, moe layer index)
+  std::vector<TimelineSpan> timeline_;
+  std::vector<double> layer_intra_tokens_; ///< [moe layer] dispatch token copies inside nodes, summed over steps
+  std::vector<double> layer_inter_tokens_; ///< [moe layer] dispatch token copies across nodes, summed over steps
+  std::vector<double> layer_gpu_pairs_;    ///< [moe layer][GPU] token-expert pairs computed, summed over steps
+};
+
+} // namespace moesim

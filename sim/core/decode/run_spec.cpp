@@ -1,0 +1,77 @@
+#include "core/decode/run_spec.hpp"
+
+#include "core/io/errors.hpp"
+
+#include <cmath>
+
+namespace moesim {
+
+void RunSpec::validate() const
+{
+  if (batch_per_gpu < 1 || batch_per_gpu > 65536)
+    throw UsageError("--batch-per-gpu must be between 1 and 65536");
+  if (steps < 1 || steps > 10'000'000)
+    throw UsageError("--steps must be between 1 and 10000000");
+  if (dispatch_dtype != "fp8" && dispatch_dtype != "bf16")
+    throw UsageError("--dispatch-dtype must be fp8 or bf16, got '" + dispatch_dtype + "'");
+  if (micro_batches != 1 && micro_batches != 2)
+    throw UsageError("--micro-batches must be 1 or 2 (two-micro-batch overlap)");
+  if (micro_batches > batch_per_gpu)
+    throw UsageError("--micro-batches exceeds --batch-per-gpu");
+  if (!(kernel_overhead_s >= 0) || !std::isfinite(kernel_overhead_s) || kernel_overhead_s > 1)
+    throw UsageError("--kernel-overhead must be between 0 and 1 s");
+  if (redundant_experts_per_gpu < 0 || redundant_experts_per_gpu > 1024)
+    throw UsageError("--redundant-experts must be between 0 and 1024");
+  if (!(train_fraction >= 0 && train_fraction < 1))
+    throw UsageError("--train-fraction must be in [0, 1)");
+  if (!(gpu_balance >= 1 && gpu_balance <= 100))
+    throw UsageError("--gpu-balance must be between 1 and 100 (x the mean GPU expert load)");
+  if (clusters < 0 || clusters > 4096)
+    throw UsageError("--clusters must be between 0 (= nodes) and 4096");
+  if (signature_tokens < 1)
+    throw UsageError("--signature-tokens must be >= 1");
+  if (!(max_record_bytes > 0))
+    throw UsageError("--max-record-bytes must be positive");
+  if (matrix_steps < 0 || matrix_layers < 0)
+    throw UsageError("--matrix-steps and --matrix-layers must be >= 0");
+}
+
+nlohmann::json RunSpec::to_json() const
+{
+  return nlohmann::json{{"platform", platform_file},
+                        {"model", model_file},
+                        {"trace", trace_file},
+                        {"placement", placement},
+                        {"grouping", grouping},
+                        {"redundant_experts_per_gpu", redundant_experts_per_gpu},
+                        {"train_fraction", train_fraction},
+                        {"clusters", clusters},
+                        {"gpu_balance", gpu_balance},
+                        {"signature_tokens", signature_tokens},
+                        {"batch_per_gpu", batch_per_gpu},
+                        {"steps", steps},
+                        {"seed", seed},
+                        {"dispatch_dtype", dispatch_dtype},
+                        {"micro_batches", micro_batches},
+                        {"comm", comm_model_name(comm)},
+                        {"dispatch_path", dispatch_path_name(dispatch_path)},
+                        {"replay", replay_phase_name(replay)},
+                        {"kernel_overhead_s", kernel_overhead_s},
+                        {"matrix_steps", matrix_steps},
+                        {"matrix_layers", matrix_layers}};
+}
+
+double dispatch_bytes_per_token(int64_t hidden, const std::string& dtype)
+{
+  if (dtype == "bf16")
+    return 2.0 * static_cast<double>(hidden);
+  return static_cast<double>(hidden) + 4.0 * std::ceil(static_cast<double>(hidden) / 128.0);
+}
+
+double combine_bytes_per_token(int64_t hidden) { return 2.0 * static_cast<double>(hidden); }
+
+std::string default_platform_file() { return std::string(MOESIM_DATA_DIR) + "/platforms/h100-2n.xml"; }
+std::string default_model_file() { return std::string(MOESIM_DATA_DIR) + "/data/models/DeepSeek-V2-Lite/config.json"; }
+std::string default_trace_file() { return std::string(MOESIM_BUILD_DATA_DIR) + "/esft-deepseek-v2-lite.h5"; }
+
+} // namespace moesim

@@ -1,0 +1,54 @@
+#pragma once
+// The validated, immutable description of one `moesim run` (CLI -> RunSpec -> platform -> actors -> recorder).
+#include "core/comm/flow_model.hpp"
+#include "core/decode/decode_plan.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace moesim {
+
+struct RunSpec {
+  std::string platform_file;
+  std::string model_file;
+  std::string trace_file;
+  std::string placement = "linear";
+  std::string grouping = "round_robin";
+  int redundant_experts_per_gpu = 0;
+  double train_fraction = 0;  ///< 0: fit and serve every request; else fit on this share, serve the rest
+  int clusters = 0;           ///< k of the activation clustering (0 = number of nodes)
+  int signature_tokens = 32;  ///< tokens a request is classified from when it has no prefill
+  double gpu_balance = 1.5;   ///< activation placement: largest GPU load (x mean) to save copies
+  int batch_per_gpu = 32;
+  int steps = 64;
+  uint64_t seed = 1;
+  std::string dispatch_dtype = "fp8"; ///< "fp8" (DeepEP default: FP8 + one FP32 scale per 128 values) or "bf16"
+  int micro_batches = 1;              ///< 2 = DeepSeek-style two-micro-batch overlap
+  CommModel comm = CommModel::Fast;   ///< all-to-all model: fast (default) or exact (SimGrid per-pair reference)
+  DispatchPath dispatch_path = DispatchPath::Direct; ///< direct (low-latency kernels) or hierarchical
+  ReplayPhase replay = ReplayPhase::Auto;
+  double kernel_overhead_s = 4e-6;
+  std::string out_file;      ///< HDF5 result ("" = none)
+  std::string timeline_file; ///< Chrome trace JSON ("" = none)
+  int matrix_steps = 2;      ///< record GPU x GPU dispatch matrices of the first N steps ...
+  int matrix_layers = 4;     ///< ... for N MoE layers spread over the model
+  double max_record_bytes = 4e9; ///< refuse runs whose recording would need more memory than this
+
+  /// UsageError on impossible values.
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+/// Bytes of one token in dispatch: hidden x 1 B + hidden / 128 x 4 B of scales for FP8, hidden x 2 B for BF16.
+double dispatch_bytes_per_token(int64_t hidden_size, const std::string& dtype);
+/// Combine always returns BF16: hidden x 2 B.
+double combine_bytes_per_token(int64_t hidden_size);
+
+/// Bundled defaults (the README's main job).
+std::string default_platform_file();
+std::string default_model_file();
+std::string default_trace_file();
+
+} // namespace moesim
