@@ -2,10 +2,10 @@
 //   moesim_fit_speed REQUESTS TOKENS_PER_REQUEST [POLICY...]
 // builds an in-memory DeepSeek-V3-shaped trace (58 MoE layers, 256 experts, top-8; 8 task labels, each preferring
 // its own 64 experts 70% of the time) and times each policy on 8 nodes x 8 GPUs.
-#include "core/cluster.hpp"
-#include "core/model_spec.hpp"
-#include "core/policy.hpp"
-#include "core/trace.hpp"
+#include "core/cluster/cluster.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/policy/policy.hpp"
+#include "core/trace/trace.hpp"
 
 #include <chrono>
 #include <cstdio>

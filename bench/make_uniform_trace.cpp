@@ -1,9 +1,9 @@
 // Writes a synthetic trace with uniformly random routing (k distinct experts per token and layer) for a model:
 // the "synthetic uniform routing" of the decode benchmark.
 //   moesim_uniform_trace CONFIG.json OUT.h5 REQUESTS TOKENS_PER_REQUEST SEED
-#include "core/errors.hpp"
-#include "core/model_spec.hpp"
-#include "core/trace.hpp"
+#include "core/io/errors.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace.hpp"
 
 #include <cstdio>
 #include <random>

@@ -1,7 +1,9 @@
 // `domain`: an oracle for reference. Requests sorted by task label fill the nodes in contiguous blocks of equal work
 // (tokens: a request holds a batch slot for as many steps as it has tokens), so a label stays on as few nodes as
 // capacity allows; inside a node a request joins the GPU with the fewest tokens.
-#include "policy_util.hpp"
+#include "algorithms/gpu_packing.hpp"
+#include "algorithms/trace_counts.hpp"
+#include "core/policy/policy.hpp"
 
 #include <algorithm>
 

@@ -1,5 +1,5 @@
 // `random`: requests shuffled with the seed, then dealt round-robin (equal counts per GPU).
-#include "core/policy.hpp"
+#include "core/policy/policy.hpp"
 
 #include <algorithm>
 #include <random>

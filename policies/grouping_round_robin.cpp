@@ -1,5 +1,5 @@
 // `round_robin`: the i-th arriving request joins GPU i mod G.
-#include "core/policy.hpp"
+#include "core/policy/policy.hpp"
 
 namespace moesim {
 namespace {

@@ -4,8 +4,11 @@
 // cluster's node; a node that is full passes the request to the next-nearest cluster. Capacity is work: every node
 // takes at most its equal share of the served tokens (a request holds a slot for as many steps as it has tokens),
 // and inside a node the request joins the GPU with the fewest tokens.
-#include "core/errors.hpp"
-#include "policy_util.hpp"
+#include "algorithms/gpu_packing.hpp"
+#include "algorithms/kmeans.hpp"
+#include "algorithms/signature.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 
 namespace moesim {
 namespace {

@@ -6,8 +6,15 @@
 // remote tokens' copies while no GPU exceeds --gpu-balance x the layer's mean GPU load; with --redundant-experts,
 // most of each node's extra slots hold replicas of the experts its requests use most that live on other nodes, the
 // rest copies of the experts with the highest load per copy (docs/policies.md).
-#include "core/errors.hpp"
-#include "policy_util.hpp"
+#include "algorithms/copy_refinement.hpp"
+#include "algorithms/gpu_packing.hpp"
+#include "algorithms/graph_partition.hpp"
+#include "algorithms/kmeans.hpp"
+#include "algorithms/node_exchange.hpp"
+#include "algorithms/signature.hpp"
+#include "algorithms/trace_counts.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -3,8 +3,12 @@
 // span nodes); parts are then made exactly equal in size (moving the experts with the weakest ties) and each node's
 // experts are packed onto its GPUs by load. With --redundant-experts, every GPU also hosts replicas of the experts
 // with the highest load per copy (EPLB's rule), placed on the node whose other experts they are tied to most.
-#include "core/errors.hpp"
-#include "policy_util.hpp"
+#include "algorithms/eplb.hpp"
+#include "algorithms/gpu_packing.hpp"
+#include "algorithms/graph_partition.hpp"
+#include "algorithms/trace_counts.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 
 #include <algorithm>
 #include <map>

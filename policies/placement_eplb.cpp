@@ -2,8 +2,11 @@
 // from the fitting split. Hierarchical when the expert groups divide evenly over nodes: pack groups onto nodes,
 // replicate the hottest experts inside each node, pack the replicas onto the node's GPUs by load. Global otherwise
 // (one group, one node: replicate over all experts, pack over all GPUs). Redundant experts: per GPU x GPUs in all.
-#include "core/errors.hpp"
-#include "policy_util.hpp"
+#include "algorithms/eplb.hpp"
+#include "algorithms/gpu_packing.hpp"
+#include "algorithms/trace_counts.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 
 #include <numeric>
 

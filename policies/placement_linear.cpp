@@ -1,7 +1,7 @@
 // `linear`: contiguous blocks of experts per GPU (expert e on GPU e / (E / G)), the vLLM/SGLang default. With more
 // GPUs than experts (e.g. 256 experts on 512 GPUs) each expert fills a contiguous block of G / E GPUs, one copy each.
-#include "core/errors.hpp"
-#include "core/policy.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 
 namespace moesim {
 namespace {

@@ -1,6 +1,6 @@
 // `round_robin`: expert e on GPU e mod G.
-#include "core/errors.hpp"
-#include "core/policy.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 
 namespace moesim {
 namespace {

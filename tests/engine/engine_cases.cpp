@@ -1,10 +1,10 @@
 // Engine tests: each case runs one SimGrid simulation in its own process (ctest runs `moesim_engine_tests CASE`).
 // Simulated times are checked against hand computation: latency + bytes / bottleneck bandwidth.
-#include "core/compute_model.hpp"
-#include "core/decode_plan.hpp"
-#include "core/errors.hpp"
-#include "core/platform_gen.hpp"
-#include "core/recorder.hpp"
+#include "core/cluster/platform_gen.hpp"
+#include "core/compute/compute_model.hpp"
+#include "core/decode/decode_plan.hpp"
+#include "core/decode/recorder.hpp"
+#include "core/io/errors.hpp"
 #include "simgrid/platform_loader.hpp"
 #include "test_helpers.hpp"
 

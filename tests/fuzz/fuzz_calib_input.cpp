@@ -1,8 +1,8 @@
 // Fuzz target: the calibration input readers (moesim calibrate): nccl-tests logs, calib/ JSON, the NCCL and
 // DeepGEMM CSVs, dispatched by content as read_calib_input does; then the zone properties of a calibrated
 // platform, parsed from the same bytes.
-#include "core/calib_input.hpp"
-#include "core/calibration.hpp"
+#include "core/calibration/calib_input.hpp"
+#include "core/calibration/calibration.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)

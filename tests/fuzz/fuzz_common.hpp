@@ -1,7 +1,7 @@
 #pragma once
 // Shared by the libFuzzer targets: an input either parses or is refused with moesim's typed input errors; any
 // other exception, crash, leak or undefined behaviour (ASan/UBSan) is a bug the fuzzer reports.
-#include "core/errors.hpp"
+#include "core/io/errors.hpp"
 
 #include <cstdint>
 #include <cstdio>

@@ -1,7 +1,7 @@
 // Fuzz target: the ESFT text importer (moesim trace import --format esft), one domain with the fuzzed text as
 // every layer's gzip file.
-#include "core/model_spec.hpp"
-#include "core/trace_import.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace_import.hpp"
 #include "fuzz_common.hpp"
 
 #include <filesystem>

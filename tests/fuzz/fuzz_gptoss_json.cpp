@@ -1,6 +1,6 @@
 // Fuzz target: the gpt-oss expert-fingerprinting JSON importer (moesim trace import --format gptoss-json).
-#include "core/model_spec.hpp"
-#include "core/trace_import.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace_import.hpp"
 #include "fuzz_common.hpp"
 
 #include <fstream>

@@ -1,5 +1,5 @@
 // Fuzz target: the Hugging Face config.json reader (moesim model, every --model).
-#include "core/model_spec.hpp"
+#include "core/model/model_spec.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)

@@ -1,6 +1,6 @@
 // Fuzz target: the reader of the host properties a platform XML declares (node, gpu, peak FLOP/s, HBM...).
 // Input: lines "host key value"; SimGrid's own XML parser is not fuzzed here (one engine per process).
-#include "core/cluster.hpp"
+#include "core/cluster/cluster.hpp"
 #include "fuzz_common.hpp"
 
 #include <map>

@@ -1,5 +1,5 @@
 // Fuzz target: the TOML sweep spec parser and expander (moesim sweep).
-#include "core/sweep_spec.hpp"
+#include "core/sweep/sweep_spec.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)

@@ -1,5 +1,5 @@
 // Fuzz target: the HDF5 trace reader (every --trace). Inputs are whole files; the seed is a small valid trace.
-#include "core/trace.hpp"
+#include "core/trace/trace.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)

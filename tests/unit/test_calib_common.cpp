@@ -1,7 +1,7 @@
 // The CPU side of the calib/ benchmarks: sizes, statistics, launcher environments, rendezvous, and that the JSON
 // they write is what moesim calibrate reads.
 #include "calib_common.hpp"
-#include "core/calib_input.hpp"
+#include "core/calibration/calib_input.hpp"
 
 #include <catch2/catch.hpp>
 

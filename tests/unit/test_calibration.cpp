@@ -1,10 +1,10 @@
 // Calibration inputs (real and broken files), factor tables, collective patterns, and the fit recovering known
 // parameters from synthetic measurements.
-#include "core/calib_input.hpp"
-#include "core/calibration.hpp"
-#include "core/errors.hpp"
-#include "core/factor_table.hpp"
-#include "core/sha256.hpp"
+#include "core/calibration/calib_input.hpp"
+#include "core/calibration/calibration.hpp"
+#include "core/cluster/factor_table.hpp"
+#include "core/io/errors.hpp"
+#include "core/io/sha256.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>

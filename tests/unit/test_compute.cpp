@@ -1,5 +1,5 @@
-#include "core/compute_model.hpp"
-#include "core/model_spec.hpp"
+#include "core/compute/compute_model.hpp"
+#include "core/model/model_spec.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>

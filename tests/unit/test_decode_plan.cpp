@@ -1,5 +1,5 @@
-#include "core/decode_plan.hpp"
-#include "core/errors.hpp"
+#include "core/decode/decode_plan.hpp"
+#include "core/io/errors.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
 // The fast communication model's per-link processor sharing, against hand computation.
-#include "core/errors.hpp"
-#include "core/flow_model.hpp"
+#include "core/comm/flow_model.hpp"
+#include "core/io/errors.hpp"
 
 #include <catch2/catch.hpp>
 

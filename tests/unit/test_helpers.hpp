@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the tests: temporary directories, bundled file paths, small hand-made traces.
-#include "core/model_spec.hpp"
-#include "core/trace.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace.hpp"
 
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
-#include "core/errors.hpp"
-#include "core/model_spec.hpp"
+#include "core/io/errors.hpp"
+#include "core/model/model_spec.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,6 +1,6 @@
-#include "core/cluster.hpp"
-#include "core/errors.hpp"
-#include "core/platform_gen.hpp"
+#include "core/cluster/cluster.hpp"
+#include "core/cluster/platform_gen.hpp"
+#include "core/io/errors.hpp"
 
 #include <catch2/catch.hpp>
 

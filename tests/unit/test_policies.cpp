@@ -1,5 +1,5 @@
-#include "core/errors.hpp"
-#include "core/policy.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,8 +1,7 @@
-#include "core/decode_plan.hpp"
-#include "core/errors.hpp"
-#include "core/policy.hpp"
-#include "core/split.hpp"
-#include "policy_util.hpp"
+#include "core/decode/decode_plan.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
+#include "core/trace/split.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>
@@ -15,16 +14,6 @@
 using namespace moesim;
 
 namespace {
-
-std::multiset<int> gpu_experts(const std::vector<std::vector<int>>& replicas, int gpu)
-{
-  std::multiset<int> s;
-  for (size_t e = 0; e < replicas.size(); ++e)
-    for (int g : replicas[e])
-      if (g == gpu)
-        s.insert(static_cast<int>(e));
-  return s;
-}
 
 // Two families of requests: family 0 routes only to experts 0..E/2-1, family 1 only to E/2..E-1.
 Trace two_families(const ModelSpec& m, int requests_per_family, int tokens)
@@ -58,31 +47,6 @@ std::vector<int32_t> all(const Trace& t)
 }
 
 } // namespace
-
-TEST_CASE("EPLB reproduces the worked example of deepseek-ai/EPLB's README")
-{
-  // weight, 16 physical experts, 4 groups, 2 nodes, 8 GPUs (hierarchical).
-  const std::vector<std::vector<double>> w{{90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86},
-                                           {20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27}};
-  // The README's phy2log, two physical experts per GPU in GPU order.
-  const std::vector<std::vector<int>> phy2log{{5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1},
-                                              {7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1}};
-  for (int l = 0; l < 2; ++l) {
-    const auto reps = policy::eplb_layer(w[l], 16, 4, 2, 8);
-    for (int g = 0; g < 8; ++g) {
-      const std::multiset<int> want{phy2log[l][2 * g], phy2log[l][2 * g + 1]};
-      CHECK(gpu_experts(reps, g) == want);
-    }
-  }
-}
-
-TEST_CASE("EPLB primitives: balanced packing and replication")
-{
-  // Sorted descending 9, 7, 5, 3 into 2 packs of 2: 9 -> A, 7 -> B, 5 -> B (lighter), 3 -> A.
-  CHECK(policy::balanced_packing({5, 9, 3, 7}, 2) == std::vector<int>{1, 0, 0, 1});
-  // Extra slots copy the expert with the largest load per copy: 10 -> 10/2=5 vs 6 -> copy 6 next.
-  CHECK(policy::replicate_experts({10, 6, 1}, 5) == std::vector<int>{0, 1, 2, 0, 1});
-}
 
 TEST_CASE("Two request families on disjoint experts end fully node-local with activation + signature")
 {
@@ -176,52 +140,6 @@ TEST_CASE("Top-1 routing (no co-activation at all): activation and coactivation 
         CHECK(n == 32 / 8);
     }
   }
-}
-
-TEST_CASE("Copy refinement: experts chosen together by remote tokens end on one GPU, within the load limit")
-{
-  // Four experts on two GPUs: remote tokens choose {0, 1} (10 tokens) and {2, 3} (10 tokens), and the start splits
-  // both sets (40 copies); after one swap each set is on one GPU (20 copies).
-  policy::CopySets sets{{0b0011, 10.0}, {0b1100, 10.0}};
-  std::vector<int> part{0, 1, 0, 1};
-  policy::refine_copies(sets, {1, 1, 1, 1}, 2, 2.0, part);
-  CHECK(part[0] == part[1]);
-  CHECK(part[2] == part[3]);
-  CHECK(part[0] != part[2]);
-  // Loads 3, 3, 1, 1: pairing {0, 1} would put 6 on one GPU: refused with a limit of 5, taken with 6.
-  part = {0, 1, 0, 1};
-  policy::refine_copies(sets, {3, 3, 1, 1}, 2, 5.0, part);
-  CHECK(part == std::vector<int>{0, 1, 0, 1});
-  policy::refine_copies(sets, {3, 3, 1, 1}, 2, 6.0, part);
-  CHECK(part[0] == part[1]);
-}
-
-TEST_CASE("Remote copy sets count tokens from other nodes by the set of a node's experts they choose")
-{
-  // 4 experts, top-2, two nodes: experts 0, 1 on node 0 and 2, 3 on node 1.
-  ModelSpec m = test::tiny_model(1, 4, 2);
-  const Trace t = test::make_trace(m, {3, 2}, [](int r, int i, int, int j) {
-    if (r == 0) // request 0 (node 0): token 0 -> {2, 3} (one set of two on node 1), tokens 1, 2 -> {0, 2}
-      return i == 0 ? 2 + j : 2 * j;
-    return j; // request 1 (node 1): both tokens -> {0, 1}
-  });
-  const auto sets = policy::remote_copy_sets(t, {{0}, {1}}, {0, 0, 1, 1}, 0, 1);
-  REQUIRE(sets.size() == 2);
-  CHECK(sets[0] == policy::CopySets{{0b11, 2.0}}); // request 1's two tokens; single experts are left out
-  CHECK(sets[1] == policy::CopySets{{0b11, 1.0}}); // request 0's first token
-  // Every second token only (the sample the placement takes on large traces).
-  CHECK(policy::remote_copy_sets(t, {{0}, {1}}, {0, 0, 1, 1}, 0, 2)[1] == policy::CopySets{{0b11, 1.0}});
-}
-
-TEST_CASE("Exchanges between nodes fix an expert stranded by the greedy pass")
-{
-  // demand[node][layer][expert]: node 0 wants expert 0, node 1 wants expert 1, but they start the other way round.
-  const std::vector<std::vector<std::vector<double>>> demand{{{5, 1, 0, 0}}, {{0, 4, 0, 0}}};
-  std::vector<int> node_of{1, 0, 0, 1};
-  policy::exchange_between_nodes(demand, 0, node_of);
-  CHECK(node_of[0] == 0);
-  CHECK(node_of[1] == 1);
-  CHECK(std::count(node_of.begin(), node_of.end(), 0) == 2);
 }
 
 TEST_CASE("Impossible placement requests are clear errors")

@@ -1,8 +1,8 @@
-#include "core/errors.hpp"
-#include "core/h5.hpp"
-#include "core/model_spec.hpp"
-#include "core/trace.hpp"
-#include "core/trace_import.hpp"
+#include "core/io/errors.hpp"
+#include "core/io/h5.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace.hpp"
+#include "core/trace/trace_import.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>

@@ -1,9 +1,9 @@
 // Trace statistics estimators and synthetic traces: the statistics `trace synth` is asked for come back from
 // `trace stats` (within 0.05), group-limited routing holds, and generation is deterministic.
-#include "core/errors.hpp"
-#include "core/model_spec.hpp"
-#include "core/trace_stats.hpp"
-#include "core/trace_synth.hpp"
+#include "core/io/errors.hpp"
+#include "core/model/model_spec.hpp"
+#include "core/trace/trace_stats.hpp"
+#include "core/trace/trace_synth.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>
