@@ -27,7 +27,7 @@ namespace {
 
 /// Bytes rank `src` sends to `dst` in the skewed alltoallv: weight (1 + distance)^-skew over the ring distance,
 /// normalised so every rank sends (n-1)/n of `bytes` in total (as in alltoall) — the pattern moesim calibrate
-/// simulates for op "alltoallv" (core/calibration.cpp).
+/// simulates for op "alltoallv" (core/calibration/calibration.cpp).
 size_t skewed_bytes(int src, int dst, int n, double bytes, double skew)
 {
   double total = 0;
