@@ -25,6 +25,7 @@ int run_cli(int argc, char** argv)
   moesim::cli::add_sweep(app, action);
   moesim::cli::add_platform(app, action);
   moesim::cli::add_calibrate(app, action);
+  moesim::cli::add_op(app, action);
   moesim::cli::add_model(app, action);
   moesim::cli::add_trace(app, action);
   moesim::cli::add_list(app, action);

@@ -3,6 +3,7 @@
 #include "child_process.hpp"
 #include "commands.hpp"
 #include "core/calibration/calibration.hpp"
+#include "core/calibration/moe_fit.hpp"
 #include "core/cluster/platform_gen.hpp"
 #include "core/io/atomic_file.hpp"
 #include "core/io/errors.hpp"
@@ -29,12 +30,14 @@ namespace moesim::cli {
 namespace {
 
 struct CalibrateOpts {
+  int nodes = 0; ///< nodes of the written platform (0: the largest measured shape)
   std::vector<std::string> inputs;
   std::string out;
   std::string record;
   std::string report;
   std::string holdout = "none";
   std::string topology = "rail";
+  std::string gpu; ///< preset of the calibrated cluster's GPUs ("" = from the NCCL inputs' GPU names, else h100)
 };
 
 struct ValidateOpts {
@@ -60,6 +63,8 @@ std::vector<bool> holdout_marks(const std::string& mode, const std::vector<Measu
 {
   if (mode == "every-other")
     return every_other_holdout(ms);
+  if (mode == "every-other-shape")
+    return every_other_shape_holdout(ms);
   return std::vector<bool>(ms.size(), false);
 }
 
@@ -70,14 +75,57 @@ std::string fmt(const char* f, double v)
   return buf;
 }
 
-/// The group a validation row is summarised in: "alltoall/intra", "all_reduce/inter", "gemm/fp8", ...
+/// The group a validation row is summarised in: "alltoall/intra", "all_reduce/inter", "gemm/fp8", "ll_dispatch/inter",
+/// "moe_experts", ...
 std::string group_of(const Measurement& m)
 {
   if (m.op == "gemm")
     return "gemm/" + m.dtype;
-  if (m.op == "hbm")
-    return "hbm";
+  if (m.op == "hbm" || m.op == "moe_experts")
+    return m.op;
   return m.op + (m.nodes > 1 ? "/inter" : "/intra");
+}
+
+/// The size column of a validation row: m (GEMM), tokens per GPU (DeepEP and MoE operations), bytes otherwise.
+double size_of(const Measurement& m)
+{
+  return m.op == "gemm" ? m.m : is_moe_op(m.op) ? static_cast<double>(m.tokens) : m.bytes;
+}
+
+/// What a measurement ran on: the platform's GPU when its name says nothing else, or the GPU preset it names
+/// (`other` is set then) with that node's links.
+std::pair<GpuInfo, LinkValues> gpu_of(const Measurement& m, const GpuInfo& platform_gpu, bool* other = nullptr)
+{
+  const std::string preset = preset_of_gpu_name(m.gpu_name);
+  if (other)
+    *other = false;
+  if (preset.empty() || preset == preset_of_gpu_name(platform_gpu.model))
+    return {platform_gpu, LinkValues{}};
+  if (other)
+    *other = true;
+  const GpuPreset& p = gpu_preset(preset);
+  return {p.gpu, LinkValues{p.nvlink_Bps, p.nic_Bps}};
+}
+
+/// The fast model's phase code on a loaded platform, its links set to the measurement's node.
+PhaseSimulator phase_simulator(Simulation& sim)
+{
+  return [&sim](const LayerComm& comm, bool dispatch, double unit_bytes, const PhaseCost& cost,
+                const LinkValues& links, std::vector<double>& end_s) {
+    sim.set_link_override(LinkOverride{links.nvlink_Bps, links.nic_Bps});
+    const std::vector<double> start(comm.tokens.size(), 0.0);
+    sim.phase_time_s(comm, dispatch, unit_bytes, cost, start, end_s);
+  };
+}
+
+/// The parameters a platform's calibration gives its kernels and compute model (defaults where it has none).
+MoeParams platform_moe_params(const PlatformCalibration& cal, const std::string& where)
+{
+  MoeParams p;
+  for (const auto& [name, entry] : A2aKernelRegistry::instance().entries())
+    p.kernels[name] = cal.kernel(name, "fp8", 24, where).params;
+  cal.apply_compute(p.compute);
+  return p;
 }
 
 double median(std::vector<double> v)
@@ -118,19 +166,42 @@ int run_validate(const ValidateOpts& o)
   std::vector<double> measured, simulated, error, key;
   std::vector<int64_t> nodes, gpus, is_held, is_outlier, line;
   std::vector<std::string> source, op, group, dtype;
+  const MoeParams moe_params = platform_moe_params(r.network, o.platform);
+  const PhaseSimulator phase = phase_simulator(sim);
+  std::vector<std::string> skipped;
+  std::set<std::string> other_gpus;
+  std::vector<Measurement> kept;
+  std::vector<bool> kept_held;
   for (size_t i = 0; i < ms.size(); ++i) {
     const auto& m = ms[i];
-    if (m.op != "gemm" && m.op != "hbm" &&
-        (m.nodes > cluster.num_nodes() || m.gpus_per_node > cluster.gpus_per_node()))
-      throw UsageError(m.source + " line " + std::to_string(m.line) + ": a measurement on " +
-                       std::to_string(m.nodes) + " x " + std::to_string(m.gpus_per_node) +
-                       " GPUs does not fit the platform " + o.platform + " (" + std::to_string(cluster.num_nodes()) +
-                       " x " + std::to_string(cluster.gpus_per_node()) + ")");
-    const double t = simulate_measurement(m, r, cluster.gpus_per_node(), simulate);
-    measured.push_back(m.time_s);
+    const bool op_case = m.op == "gemm" || m.op == "hbm" || is_moe_op(m.op);
+    const bool kernel_case = is_moe_op(m.op) && m.op != "moe_experts";
+    if ((!op_case || kernel_case) && (m.nodes * m.gpus_per_node > cluster.num_gpus() ||
+                                      (!op_case && m.gpus_per_node > cluster.gpus_per_node()))) {
+      skipped.push_back(m.source + " line " + std::to_string(m.line) + " (" + m.op + " on " +
+                        std::to_string(m.nodes) + " x " + std::to_string(m.gpus_per_node) + " GPUs)");
+      continue;
+    }
+    double t = 0;
+    double meas = m.metric == "time" ? m.time_s : m.bandwidth_Bps;
+    if (op_case) {
+      // On the GPU the measurement names (its preset's GPU and links, as the fit used them), else the platform's.
+      bool other = false;
+      const auto [gpu, links] = gpu_of(m, cluster.gpu(0), &other);
+      if (other)
+        other_gpus.insert(m.gpu_name);
+      MoeCase c(m, gpu, links, cluster);
+      t = c.simulate(moe_params, phase);
+    } else {
+      t = simulate_measurement(m, r, cluster.gpus_per_node(), simulate);
+    }
+    kept.push_back(m);
+    kept_held.push_back(held[i]);
+    measured.push_back(meas);
     simulated.push_back(t);
-    error.push_back(t / m.time_s - 1.0);
-    key.push_back(m.op == "gemm" ? m.m : m.bytes);
+    // Bandwidth measurements are compared as the time they stand for: error = measured / simulated bandwidth - 1.
+    error.push_back(m.metric == "time" ? t / meas - 1.0 : meas / t - 1.0);
+    key.push_back(size_of(m));
     nodes.push_back(m.nodes);
     gpus.push_back(m.gpus_per_node);
     is_held.push_back(held[i] ? 1 : 0);
@@ -141,13 +212,19 @@ int run_validate(const ValidateOpts& o)
     group.push_back(group_of(m));
     dtype.push_back(m.dtype);
   }
+  sim.set_link_override(LinkOverride{});
+  if (kept.empty())
+    throw UsageError("none of the measurements fits the platform " + o.platform + " (" +
+                     std::to_string(cluster.num_nodes()) + " x " + std::to_string(cluster.gpus_per_node()) +
+                     " GPUs): give a platform with as many nodes as the measurements (moesim platform --calibration "
+                     "RECORD --nodes N)");
   const auto [below, above] = sim.messages_outside_calibration();
   // Summary per group: fitted points and held-out points separately.
   struct Stat {
     std::vector<double> fit, held, rejected;
   };
   std::map<std::string, Stat> stats;
-  for (size_t i = 0; i < ms.size(); ++i) {
+  for (size_t i = 0; i < kept.size(); ++i) {
     auto& s = stats[group[i]];
     (is_outlier[i] ? s.rejected : is_held[i] ? s.held : s.fit).push_back(std::abs(error[i]));
   }
@@ -157,8 +234,10 @@ int run_validate(const ValidateOpts& o)
     md += "- `" + in.path + "` (" + in.format + ", " + std::to_string(in.measurements.size()) + " measurements, sha256 " +
           in.sha256.substr(0, 16) + "...)\n";
   md += "\nError = simulated / measured - 1. Fitted: points the calibration was fitted on";
-  md += o.holdout == "every-other" ? "; held out: every other size of each series, left out of the fit.\n\n"
-                                   : ".\n\n";
+  md += o.holdout == "every-other"         ? "; held out: every other size of each series, left out of the fit.\n\n"
+        : o.holdout == "every-other-shape" ? "; held out: every other shape (expert count, hidden size, top-k, node "
+                                             "count) of each DeepEP and MoE-layer table, all its sizes.\n\n"
+                                           : ".\n\n";
   md += "| operation | fitted points | median abs error | max abs error | held-out points | median abs error | max "
         "abs error | rejected outliers |\n|---|---|---|---|---|---|---|---|\n";
   auto pct = [](double v) { return std::isnan(v) ? std::string("-") : fmt("%.1f%%", 100 * v); };
@@ -169,24 +248,44 @@ int run_validate(const ValidateOpts& o)
           std::to_string(s.held.size()) + " | " + pct(median(s.held)) + " | " + pct(hmax) + " | " +
           std::to_string(s.rejected.size()) + " |\n";
   }
+  if (!other_gpus.empty()) {
+    std::string names;
+    for (const auto& g : other_gpus)
+      names += (names.empty() ? "" : ", ") + g;
+    md += "\nNote: measurements taken on " + names + " were simulated on that GPU's preset (its GPU values and "
+          "NVLink/NIC bandwidths, moesim platform --gpu) with this platform's topology and calibration, not on " +
+          (cluster.gpu(0).model.empty() ? std::string("this platform's GPU") : cluster.gpu(0).model) + ".\n";
+  }
+  if (!skipped.empty()) {
+    md += "\n" + std::to_string(skipped.size()) + " measurements need more GPUs than the platform has and were not "
+          "simulated (give a platform with enough nodes):";
+    for (size_t i = 0; i < skipped.size() && i < 8; ++i)
+      md += (i ? "; " : " ") + skipped[i];
+    md += skipped.size() > 8 ? "; ...\n" : "\n";
+  }
   std::cout << md;
   if (below + above > 0)
     std::cout << "\n" << below << " simulated messages were smaller and " << above
               << " larger than the calibrated sizes (their factor is the nearest measured one)\n";
   if (!o.report.empty()) {
-    md += "\n## Every measurement\n\n| source | line | operation | nodes x GPUs | size | measured (us) | simulated (us) "
-          "| error | held out / outlier |\n|---|---|---|---|---|---|---|---|---|\n";
-    std::string csv =
-        "source,line,op,group,dtype,nodes,gpus_per_node,size,measured_s,simulated_s,error,held_out,outlier\n";
-    for (size_t i = 0; i < ms.size(); ++i) {
+    md += "\n## Every measurement\n\nSizes: bytes (collectives), m (GEMMs), tokens per GPU (DeepEP and MoE "
+          "operations); values in us, or GB/s for bandwidth measurements.\n\n| source | line | operation | nodes x "
+          "GPUs | size | measured | simulated | error | held out / outlier |\n|---|---|---|---|---|---|---|---|---|\n";
+    std::string csv = "source,line,op,group,dtype,nodes,gpus_per_node,size,metric,measured,simulated,error,held_out,"
+                      "outlier\n";
+    for (size_t i = 0; i < kept.size(); ++i) {
+      const bool bw = kept[i].metric != "time";
+      const double scale = bw ? 1e-9 : 1e6;
       const std::string base = std::filesystem::path(source[i]).filename().string();
       md += "| " + base + " | " + std::to_string(line[i]) + " | " + op[i] + " | " + std::to_string(nodes[i]) + " x " +
-            std::to_string(gpus[i]) + " | " + fmt("%.6g", key[i]) + " | " + fmt("%.4g", measured[i] * 1e6) + " | " +
-            fmt("%.4g", simulated[i] * 1e6) + " | " + fmt("%+.1f%%", 100 * error[i]) + " | " +
+            std::to_string(gpus[i]) + " | " + fmt("%.6g", key[i]) + " | " + fmt("%.4g", measured[i] * scale) +
+            (bw ? " GB/s" : "") + " | " + fmt("%.4g", simulated[i] * scale) + (bw ? " GB/s" : "") + " | " +
+            fmt("%+.1f%%", 100 * error[i]) + " | " +
             (is_held[i] ? "held out" : is_outlier[i] ? "outlier" : "") + " |\n";
       csv += source[i] + "," + std::to_string(line[i]) + "," + op[i] + "," + group[i] + "," + dtype[i] + "," +
              std::to_string(nodes[i]) + "," + std::to_string(gpus[i]) + "," + fmt("%.10g", key[i]) + "," +
-             fmt("%.10g", measured[i]) + "," + fmt("%.10g", simulated[i]) + "," + fmt("%.6g", error[i]) + "," +
+             (bw ? kept[i].metric + "_Bps" : std::string("time_s")) + "," + fmt("%.10g", measured[i]) + "," +
+             fmt("%.10g", simulated[i]) + "," + fmt("%.6g", error[i]) + "," +
              std::to_string(is_held[i]) + "," + std::to_string(is_outlier[i]) + "\n";
     }
     write_file_atomically(o.report + ".md", md);
@@ -205,8 +304,12 @@ int run_validate(const ValidateOpts& o)
       h5::write_vector(g, "nodes", nodes);
       h5::write_vector(g, "gpus_per_node", gpus);
       h5::write_vector(g, "size", key);
-      h5::write_vector(g, "measured_s", measured);
-      h5::write_vector(g, "simulated_s", simulated);
+      std::vector<std::string> metric;
+      for (const auto& m : kept)
+        metric.push_back(m.metric == "time" ? "time_s" : m.metric + "_Bps");
+      h5::write_strings(g, "metric", metric);
+      h5::write_vector(g, "measured", measured);
+      h5::write_vector(g, "simulated", simulated);
       h5::write_vector(g, "error", error);
       h5::write_vector(g, "held_out", is_held);
       h5::write_vector(g, "outlier", is_outlier);
@@ -237,7 +340,12 @@ nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibIn
                            {"notes", in.notes}});
   write_record_platform(r.platform, r.network, j);
   j["notes"] = r.notes;
-  for (const auto& pt : r.points)
+  j["points"] = nlohmann::json::array();
+  // The factor-table points (what `calibrate validate --record` labels outliers by); the operations' points are
+  // in the validation report (REPORT.csv), their fitted parameters in zone_properties.
+  for (const auto& pt : r.points) {
+    if (pt.m.op == "gemm" || pt.m.op == "hbm" || is_moe_op(pt.m.op))
+      continue;
     j["points"].push_back({{"source", pt.m.source},
                            {"line", pt.m.line},
                            {"op", pt.m.op},
@@ -251,7 +359,76 @@ nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibIn
                            {"table", pt.table},
                            {"key", pt.key},
                            {"factor", pt.factor}});
+  }
   return j;
+}
+
+/// The GPU preset of the calibrated cluster: --gpu, else the one the collective measurements name, else h100.
+std::string cluster_preset(const CalibrateOpts& o, const std::vector<Measurement>& ms)
+{
+  if (!o.gpu.empty())
+    return o.gpu;
+  std::map<std::string, int> named;
+  for (const auto& m : ms)
+    if (m.op != "gemm" && m.op != "hbm" && !is_moe_op(m.op)) {
+      const std::string p = preset_of_gpu_name(m.gpu_name);
+      if (!p.empty())
+        ++named[p];
+    }
+  if (named.empty())
+    return "h100";
+  return std::max_element(named.begin(), named.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+}
+
+/// DeepEP, MoE-layer, GEMM and HBM measurements: the kernel and compute parameters, fitted through the fast model's
+/// phase code on the loaded scratch platform, each measurement on its own GPU's node (its preset's links).
+void fit_operations(CalibrationResult& r, const std::vector<Measurement>& ms, const std::vector<bool>& held,
+                    Simulation& sim)
+{
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < ms.size(); ++i)
+    if (ms[i].op == "gemm" || ms[i].op == "hbm" || is_moe_op(ms[i].op))
+      idx.push_back(i);
+  if (idx.empty())
+    return;
+  std::vector<MoeCase> cases;
+  std::vector<bool> case_held;
+  cases.reserve(idx.size());
+  std::set<std::string> others;
+  for (size_t i : idx) {
+    bool other = false;
+    const auto [gpu, links] = gpu_of(ms[i], r.platform.gpu, &other);
+    if (other)
+      others.insert(ms[i].gpu_name);
+    cases.emplace_back(ms[i], gpu, links, sim.cluster());
+    case_held.push_back(held[i]);
+  }
+  for (const auto& g : others)
+    r.notes.push_back("measurements on " + g + " are fitted on that GPU's preset (moesim platform --gpu): the kernel "
+                      "and compute parameters are fractions and times that carry over to the calibrated cluster");
+  MoeParams p = platform_moe_params(r.network, "calibration");
+  const PhaseSimulator phase = phase_simulator(sim);
+  fit_moe_params(cases, case_held, p, phase, r.notes);
+  std::set<std::string> kernels;
+  bool compute = false;
+  for (size_t j = 0; j < cases.size(); ++j) {
+    if (!case_held[j]) {
+      if (cases[j].kernel().empty())
+        compute = true;
+      else
+        kernels.insert(cases[j].kernel());
+    }
+    FitPoint& pt = r.points[idx[j]];
+    pt.table = cases[j].kernel().empty() ? "compute" : "kernel/" + cases[j].kernel();
+    pt.key = size_of(ms[idx[j]]);
+    pt.factor = cases[j].simulate(p, phase) / cases[j].measured(); // simulated / measured after the fit
+    pt.weight = 1;
+  }
+  sim.set_link_override(LinkOverride{});
+  for (const auto& k : kernels)
+    r.network.kernel_params[k] = p.kernels.at(k);
+  if (compute)
+    r.network.compute = compute_params_of(p.compute);
 }
 
 int run_calibrate(const CalibrateOpts& o)
@@ -261,14 +438,23 @@ int run_calibrate(const CalibrateOpts& o)
   const auto held = holdout_marks(o.holdout, ms);
   PlatformParams base;
   base.topology = parse_topology(o.topology);
+  const GpuPreset& preset = gpu_preset(cluster_preset(o, ms));
+  base.gpu = preset.gpu;
+  base.nvlink_Bps = preset.nvlink_Bps;
+  base.nic_Bps = preset.nic_Bps;
   CalibrationResult r = fit_link_values(ms, held, base);
-  spdlog::info("calibrate: {} measurements from {} files, fitting on a {} x {} GPU platform", ms.size(),
-               inputs.size(), r.platform.nodes, r.platform.gpus_per_node);
+  spdlog::info("calibrate: {} measurements from {} files, fitting on a {} x {} {} platform", ms.size(), inputs.size(),
+               r.platform.nodes, r.platform.gpus_per_node, preset.name);
   {
-    // Stage 2 runs on the stage-1 platform loaded in SimGrid: the factors are solved through moesim's own
-    // communication code. The platform is a scratch file beside the output.
+    // Stage 2 runs on the stage-1 platform loaded in SimGrid: the factors and parameters are solved through
+    // moesim's own communication code. The platform is a scratch file beside the output, with as many nodes as the
+    // largest measured operation needs.
+    PlatformParams scratch_params = r.platform;
+    for (const auto& m : ms)
+      if (is_moe_op(m.op) && m.op != "moe_experts")
+        scratch_params.nodes = std::max(scratch_params.nodes, m.nodes * m.gpus_per_node / scratch_params.gpus_per_node);
     const std::string scratch = o.out + ".fit-scratch.xml";
-    write_file_atomically(scratch, generate_platform_xml(r.platform));
+    write_file_atomically(scratch, generate_platform_xml(scratch_params));
     struct Remove {
       std::string path;
       ~Remove() { std::filesystem::remove(path); }
@@ -278,8 +464,16 @@ int run_calibrate(const CalibrateOpts& o)
       sim.set_calibration(c);
       return sim.collective_time_s(pat, f);
     });
+    sim.set_calibration(r.network);
+    fit_operations(r, ms, held, sim);
   }
   PlatformParams out = r.platform;
+  for (const auto& m : ms) // the written platform holds every measured operation
+    if (is_moe_op(m.op) && m.op != "moe_experts")
+      out.nodes = std::max(out.nodes, m.nodes * m.gpus_per_node / out.gpus_per_node);
+  if (o.nodes > 0)
+    out.nodes = o.nodes;
+  r.platform.nodes = out.nodes;
   out.zone_properties = r.network.to_props();
   out.comment_lines.push_back("Calibrated by moesim calibrate (docs/calibration.md) from:");
   for (const auto& in : inputs)
@@ -326,12 +520,18 @@ void add_calibrate(CLI::App& app, Action& action)
   cmd->add_option("--record", o->record, "calibration record JSON (default: OUT.calibration.json)");
   cmd->add_option("--report", o->report,
                   "validate the written platform and write REPORT.md, REPORT.csv and REPORT.h5");
-  cmd->add_option("--holdout", o->holdout, "none, or every-other: leave every other size out of the fit")
-      ->check(CLI::IsMember({"none", "every-other"}))
+  cmd->add_option("--holdout", o->holdout,
+                  "none; every-other: leave every other size of each series out of the fit; every-other-shape: leave "
+                  "every other shape of each DeepEP / MoE-layer table out")
+      ->check(CLI::IsMember({"none", "every-other", "every-other-shape"}))
       ->capture_default_str();
   cmd->add_option("--topology", o->topology, "rail, fat-tree or single-switch")
       ->check(CLI::IsMember({"rail", "fat-tree", "single-switch"}))
       ->capture_default_str();
+  cmd->add_option("--nodes", o->nodes, "nodes of the written platform (default: the largest measured shape)")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--gpu", o->gpu, "GPU preset of the calibrated cluster (default: the GPU its NCCL logs name, else h100)")
+      ->check(CLI::IsMember({"h100", "h200", "h800"}));
   auto* val = cmd->add_subcommand("validate", "Simulate every measurement on a platform and report the errors");
   val->add_option("platform", v->platform, "platform XML")->required()->check(CLI::ExistingFile);
   val->add_option("inputs", v->inputs, "measurement files")->required()->check(CLI::ExistingFile);
@@ -339,7 +539,7 @@ void add_calibrate(CLI::App& app, Action& action)
   val->add_option("--record", v->record, "calibration record: label the points its fit rejected as outliers")
       ->check(CLI::ExistingFile);
   val->add_option("--holdout", v->holdout, "label held-out points as calibrate --holdout did")
-      ->check(CLI::IsMember({"none", "every-other"}))
+      ->check(CLI::IsMember({"none", "every-other", "every-other-shape"}))
       ->capture_default_str();
   val->callback([&action, v] { action = [v] { return run_validate(*v); }; });
   cmd->callback([&action, o, val] {

@@ -33,6 +33,7 @@ struct CompareOpts {
   double gpu_balance = 1.5;
   uint64_t seed = 1;
   std::string dispatch_dtype = "fp8";
+  std::string a2a_kernel = "deepep-ll";
   std::string comm = "fast";
 };
 
@@ -108,7 +109,7 @@ std::string pct(double v, double base)
 int compare(CompareOpts& o)
 {
   if (o.platform.empty())
-    o.platform = std::string(MOESIM_DATA_DIR) + "/platforms/h100-4n.xml";
+    o.platform = std::string(MOESIM_DATA_DIR) + "/platforms/h100-calibrated-4n.xml";
   if (o.model.empty())
     o.model = default_model_file();
   if (o.trace.empty())
@@ -126,6 +127,7 @@ int compare(CompareOpts& o)
     probe.signature_tokens = o.signature_tokens;
     probe.gpu_balance = o.gpu_balance;
     probe.dispatch_dtype = o.dispatch_dtype;
+    probe.a2a_kernel = o.a2a_kernel;
     probe.validate();
   }
   std::vector<Row> rows;
@@ -168,7 +170,7 @@ int compare(CompareOpts& o)
                                   "--seed", std::to_string(o.seed), "--clusters", std::to_string(o.clusters),
                                   "--signature-tokens", std::to_string(o.signature_tokens),
                                   "--gpu-balance", std::to_string(o.gpu_balance),
-                                  "--dispatch-dtype", o.dispatch_dtype, "--comm", o.comm,
+                                  "--dispatch-dtype", o.dispatch_dtype, "--comm", o.comm, "--a2a-kernel", o.a2a_kernel,
                                   "--matrix-steps", "0", "--out", r.result_file};
     r.pid = spawn_self(args, r.log_file);
   };
@@ -284,7 +286,7 @@ void add_compare(CLI::App& app, Action& action)
   auto o = std::make_shared<CompareOpts>();
   auto* cmd = app.add_subcommand("compare", "Fit placements x groupings on a training split, simulate each on the "
                                             "held-out split, print one table against linear + round_robin");
-  cmd->add_option("--platform", o->platform, "platform XML (default: platforms/h100-4n.xml)");
+  cmd->add_option("--platform", o->platform, "platform XML (default: platforms/h100-calibrated-4n.xml)");
   cmd->add_option("--model", o->model, "config.json (default: DeepSeek-V2-Lite)");
   cmd->add_option("--trace", o->trace, "HDF5 trace (default: the bundled ESFT traces)");
   cmd->add_option("--placements", o->placements, "placement policies")->delimiter(',')->capture_default_str();
@@ -305,6 +307,7 @@ void add_compare(CLI::App& app, Action& action)
                   "activation placement: largest GPU expert load accepted to save token copies, x the mean")
       ->capture_default_str();
   cmd->add_option("--dispatch-dtype", o->dispatch_dtype, "fp8 or bf16")->capture_default_str();
+  cmd->add_option("--a2a-kernel", o->a2a_kernel, "all-to-all kernel model (moesim list)")->capture_default_str();
   cmd->add_option("--comm", o->comm, "all-to-all model: fast or exact")->capture_default_str()
       ->check(CLI::IsMember({"fast", "exact"}));
   cmd->add_option("-j,--jobs", o->jobs, "simulations in parallel")->capture_default_str();

@@ -19,6 +19,7 @@ struct PlatformOpts {
   std::string out;
   std::string check;
   std::string calibration;
+  std::string gpu = "h100";
   bool routes = false;
 };
 
@@ -29,7 +30,7 @@ int check_platform(const std::string& file, bool routes)
   std::cout << file << ": OK, " << c.num_nodes() << " nodes x " << c.gpus_per_node() << " GPUs ("
             << c.num_gpus() << " GPUs)\n";
   const auto& g = c.gpu(0);
-  std::cout << "  GPU 0: " << g.peak_flops_bf16 / 1e12 << " TFLOP/s BF16, " << g.peak_flops_fp8 / 1e12
+  std::cout << "  GPU 0: " << (g.model.empty() ? "" : g.model + ", ") << g.sm_count << " SMs, " << g.peak_flops_bf16 / 1e12 << " TFLOP/s BF16, " << g.peak_flops_fp8 / 1e12
             << " TFLOP/s FP8, HBM " << g.hbm_bandwidth_Bps / 1e12 << " TB/s, " << g.hbm_capacity_bytes / 1e9 << " GB\n";
   if (routes) {
     for (int d = 1; d < c.num_gpus(); ++d) {
@@ -72,6 +73,11 @@ void add_platform(CLI::App& app, Action& action)
   cmd->add_option("--spine-latency-us", o->spine_latency_us, "leaf <-> spine latency, us")->capture_default_str();
   cmd->add_option("--oversubscription", o->p.oversubscription, "leaf down/up capacity ratio (>= 1)")->capture_default_str();
   cmd->add_option("--nodes-per-leaf", o->p.nodes_per_leaf, "fat-tree: nodes per leaf switch")->capture_default_str();
+  cmd->add_option("--gpu", o->gpu,
+                  "GPU preset: its FLOP/s, HBM, SM count and its node's NVLink and NIC bandwidths (the options "
+                  "below override single values)")
+      ->check(CLI::IsMember({"h100", "h200", "h800"}))
+      ->capture_default_str();
   cmd->add_option("--peak-flops-bf16", o->p.gpu.peak_flops_bf16, "peak dense BF16 FLOP/s per GPU")->capture_default_str();
   cmd->add_option("--peak-flops-fp8", o->p.gpu.peak_flops_fp8, "peak dense FP8 FLOP/s per GPU (0: none)")->capture_default_str();
   cmd->add_option("--hbm-Bps", o->p.gpu.hbm_bandwidth_Bps, "HBM bandwidth, bytes/s")->capture_default_str();
@@ -81,13 +87,19 @@ void add_platform(CLI::App& app, Action& action)
   cmd->add_flag("--routes", o->routes, "with --check: print the route from GPU 0 to every GPU");
   auto* nodes_opt = cmd->get_option("--nodes");
   auto* gpn_opt = cmd->get_option("--gpus-per-node");
+  std::vector<CLI::Option*> value_opts;
+  for (const char* name : {"--nvlink-GBps", "--nic-Gbps", "--peak-flops-bf16", "--peak-flops-fp8", "--hbm-Bps", "--hbm-bytes"})
+    value_opts.push_back(cmd->get_option(name));
   cmd->add_option("--calibration", o->calibration,
                   "take links, GPU values and factors from a calibration record (moesim calibrate); --nodes and "
                   "--gpus-per-node still choose the shape")
       ->check(CLI::ExistingFile);
-  cmd->callback([&action, o, nodes_opt, gpn_opt] {
+  cmd->callback([&action, o, nodes_opt, gpn_opt, value_opts] {
     const bool nodes_given = nodes_opt->count() > 0, gpn_given = gpn_opt->count() > 0;
-    action = [o, nodes_given, gpn_given] {
+    std::vector<bool> given;
+    for (auto* v : value_opts)
+      given.push_back(v->count() > 0);
+    action = [o, nodes_given, gpn_given, given] {
       if (!o->check.empty())
         return check_platform(o->check, o->routes);
       if (!o->calibration.empty()) {
@@ -99,9 +111,21 @@ void add_platform(CLI::App& app, Action& action)
         return write_platform(generate_platform_xml(p), o->out);
       }
       PlatformParams p = o->p;
+      // The preset first, then the values given explicitly.
+      const GpuPreset& preset = gpu_preset(o->gpu);
+      const GpuInfo explicit_gpu = p.gpu;
+      p.gpu = preset.gpu;
+      if (given[2])
+        p.gpu.peak_flops_bf16 = explicit_gpu.peak_flops_bf16;
+      if (given[3])
+        p.gpu.peak_flops_fp8 = explicit_gpu.peak_flops_fp8;
+      if (given[4])
+        p.gpu.hbm_bandwidth_Bps = explicit_gpu.hbm_bandwidth_Bps;
+      if (given[5])
+        p.gpu.hbm_capacity_bytes = explicit_gpu.hbm_capacity_bytes;
       p.topology = parse_topology(o->topology);
-      p.nvlink_Bps = o->nvlink_GBps * 1e9;
-      p.nic_Bps = o->nic_Gbps * 1e9 / 8;
+      p.nvlink_Bps = given[0] ? o->nvlink_GBps * 1e9 : preset.nvlink_Bps;
+      p.nic_Bps = given[1] ? o->nic_Gbps * 1e9 / 8 : preset.nic_Bps;
       p.pcie_Bps = o->pcie_GBps * 1e9;
       p.nvlink_latency_s = o->nvlink_latency_us * 1e-6;
       p.nic_latency_s = o->nic_latency_us * 1e-6;

@@ -27,7 +27,7 @@ struct RunOpts {
   RunSpec spec;
   std::string replay = "auto";
   std::string comm = "fast";
-  std::string dispatch_path = "direct";
+  std::string dispatch_path; ///< replaced by --a2a-kernel: refused with a hint
 };
 
 int run(RunOpts& o)
@@ -41,7 +41,10 @@ int run(RunOpts& o)
     spec.trace_file = default_trace_file();
   spec.replay = parse_replay_phase(o.replay);
   spec.comm = parse_comm_model(o.comm);
-  spec.dispatch_path = parse_dispatch_path(o.dispatch_path);
+  if (!o.dispatch_path.empty())
+    throw UsageError("--dispatch-path is replaced by --a2a-kernel: deepep-ll (DeepEP low-latency, one message per "
+                     "token and expert), deepep-normal (the former hierarchical path) or nccl (the former direct "
+                     "path: one copy per destination GPU)");
   spec.validate();
   const auto wall0 = std::chrono::steady_clock::now();
 
@@ -69,21 +72,14 @@ int run(RunOpts& o)
     spdlog::info("grouping {}: {}", spec.grouping, grouping.note);
 
   ComputeParams compute_params{spec.kernel_overhead_s};
-  if (const auto& cal = sim.calibration(); !cal.gemm_efficiency.empty()) {
-    // The efficiency is relative to the peak of the dtype it was measured in: apply it to experts that run there.
-    const bool fp8_experts = model.expert_param_dtype == "fp8" && cluster.gpu(0).peak_flops_fp8 > 0;
-    if ((cal.gemm_dtype == "fp8") == fp8_experts)
-      compute_params.expert_gemm_efficiency = cal.gemm_efficiency;
-    else
-      spdlog::info("{}: its GEMM efficiency was measured in {}, the experts of {} run in {}: not applied",
-                   spec.platform_file, cal.gemm_dtype, spec.model_file, fp8_experts ? "fp8" : "bf16");
-  }
+  sim.calibration().apply_compute(compute_params);
   ComputeModel compute(model, compute_params);
+  const KernelSetup kernel = sim.calibration().kernel(spec.a2a_kernel, spec.dispatch_dtype, spec.a2a_sms, spec.platform_file);
   BatchScheduler scheduler(trace, grouping, cluster.num_gpus(), spec.batch_per_gpu, spec.replay, spec.seed);
-  DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches, spec.dispatch_path);
+  DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches, kernel);
 
-  const double dbpt = dispatch_bytes_per_token(model.hidden_size, spec.dispatch_dtype);
-  const double cbpt = combine_bytes_per_token(model.hidden_size);
+  const double dbpt = kernel.unit_bytes(true, static_cast<int>(model.hidden_size));
+  const double cbpt = kernel.unit_bytes(false, static_cast<int>(model.hidden_size));
   RecorderShape shape;
   shape.steps = spec.steps;
   shape.gpus = cluster.num_gpus();
@@ -91,8 +87,8 @@ int run(RunOpts& o)
   shape.layers = model.num_layers;
   shape.micro_batches = spec.micro_batches;
   shape.moe_layers = model.moe_layers;
-  shape.dispatch_bytes_per_token = dbpt;
-  shape.combine_bytes_per_token = cbpt;
+  shape.dispatch_unit_bytes = dbpt;
+  shape.combine_unit_bytes = cbpt;
   shape.timeline = !spec.timeline_file.empty();
   for (int s = 0; s < std::min(spec.matrix_steps, spec.steps); ++s)
     shape.matrix_steps.push_back(s);
@@ -118,7 +114,7 @@ int run(RunOpts& o)
                scheduler.replays_decode_only() ? "decode-phase tokens" : "all tokens (the trace has no decode phase)");
   const bool tty = ::isatty(STDERR_FILENO);
   auto last = std::chrono::steady_clock::now();
-  sim.run(planner, model, spec.steps, dbpt, cbpt, recorder, [&](int done, double sim_s) {
+  sim.run(planner, model, spec.steps, recorder, [&](int done, double sim_s) {
     const auto now = std::chrono::steady_clock::now();
     if (now - last < std::chrono::seconds(2) && done != spec.steps)
       return;
@@ -140,8 +136,7 @@ int run(RunOpts& o)
   const auto summary = recorder.summary();
   std::cout << model.name << " on " << cluster.num_nodes() << " x " << cluster.gpus_per_node() << " GPUs, "
             << spec.placement << " placement, " << spec.grouping << " grouping, batch " << spec.batch_per_gpu
-            << "/GPU, dispatch " << spec.dispatch_dtype
-            << (spec.dispatch_path == DispatchPath::Hierarchical ? " hierarchical" : "")
+            << "/GPU, " << spec.a2a_kernel << " all-to-all (dispatch " << spec.dispatch_dtype << ")"
             << (spec.micro_batches > 1 ? ", two-micro-batch overlap" : "")
             << "\n";
   std::cout << recorder.format_summary(summary);
@@ -173,7 +168,7 @@ void add_run(CLI::App& app, Action& action)
   RunSpec& s = o->spec;
   auto* cmd = app.add_subcommand("run", "Simulate MoE decode steps on a platform and report TPOT with a per-layer "
                                         "breakdown (no arguments: the bundled 2 x 8 H100 + DeepSeek-V2-Lite + ESFT default)");
-  cmd->add_option("--platform", s.platform_file, "SimGrid platform XML (default: platforms/h100-2n.xml)");
+  cmd->add_option("--platform", s.platform_file, "SimGrid platform XML (default: platforms/h100-calibrated-2n.xml)");
   cmd->add_option("--model", s.model_file, "Hugging Face config.json (default: DeepSeek-V2-Lite)");
   cmd->add_option("--trace", s.trace_file, "HDF5 routing trace (default: the bundled ESFT traces)");
   cmd->add_option("--placement", s.placement, "expert placement policy (moesim list)")->capture_default_str();
@@ -200,10 +195,13 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("--comm", o->comm, "all-to-all model: fast (direct computation over the platform's routes) or "
                                      "exact (one SimGrid message per GPU pair, the reference; slow at scale)")
       ->capture_default_str();
-  cmd->add_option("--dispatch-path", o->dispatch_path,
-                  "direct (a token to each destination GPU: DeepEP low-latency kernels) or hierarchical (once per "
-                  "destination node over the NIC, then NVLink: DeepEP normal kernels)")
+  cmd->add_option("--a2a-kernel", s.a2a_kernel,
+                  "all-to-all kernel model (moesim list): deepep-ll (DeepEP low-latency, decode), deepep-normal "
+                  "(node-deduplicated RDMA + NVLink forwarding), nccl (one copy per destination GPU)")
       ->capture_default_str();
+  cmd->add_option("--a2a-sms", s.a2a_sms, "SMs given to kernels that take a budget (deepep-normal)")
+      ->capture_default_str();
+  cmd->add_option("--dispatch-path", o->dispatch_path, "replaced by --a2a-kernel");
   cmd->add_option("--replay", o->replay, "trace tokens to replay: auto (decode if present, else all), decode, all")
       ->capture_default_str();
   cmd->add_option("--kernel-overhead-s", s.kernel_overhead_s, "launch overhead per kernel, seconds")->capture_default_str();

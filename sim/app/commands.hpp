@@ -18,5 +18,6 @@ void add_list(CLI::App& app, Action& action);
 void add_compare(CLI::App& app, Action& action);
 void add_sweep(CLI::App& app, Action& action);
 void add_calibrate(CLI::App& app, Action& action);
+void add_op(CLI::App& app, Action& action);
 
 } // namespace moesim::cli

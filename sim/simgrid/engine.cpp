@@ -1,7 +1,7 @@
 // The decode actors: one per GPU and micro-batch, replaying planned steps on the SimGrid network.
+#include "core/comm/phase.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/recorder.hpp"
-#include "core/decode/run_spec.hpp"
 #include "core/io/errors.hpp"
 #include "core/model/model_spec.hpp"
 #include "simgrid/platform_loader.hpp"
@@ -18,24 +18,31 @@ namespace moesim {
 
 namespace {
 
+/// What a message carries: its sender and when the sender's SMs have issued all its data of this phase (the
+/// arrival is no earlier than that plus the latency, comm/phase.hpp).
+struct MessageTag {
+  int rank = 0;
+  double ready_s = 0;
+};
+
 /// State shared by the actors of one run. SimGrid runs actors one at a time in one thread, so plain members are safe.
 struct RunState {
   Simulation::Impl* sim = nullptr;
-  DecodePlanner* planner = nullptr;
+  StepSource* planner = nullptr;
   Recorder* recorder = nullptr;
   const ModelSpec* model = nullptr;
   int steps = 0;
   int gpus = 0;
   int micro = 1;
-  double dispatch_bpt = 0;
-  double combine_bpt = 0;
-  std::vector<sg4::Mailbox*> dispatch_box; ///< [gpu * micro + m]
-  std::vector<sg4::Mailbox*> combine_box;  ///< [gpu * micro + m]
-  /// Exact model, hierarchical path: the data of each stage gets its own mailboxes, apart from the flags (which use
-  /// dispatch_box/combine_box), so that a stage receives only its own messages. [dispatch 0 / combine 1][stage][box]
-  std::vector<sg4::Mailbox*> stage_box[2][2];
+  std::vector<sg4::Mailbox*> flag_box;     ///< [gpu * micro + m]: the flags of every phase
+  /// Exact model: the data of each stage gets its own mailboxes, apart from the flags, so that a stage receives only
+  /// its own messages. [stage][gpu * micro + m]
+  std::vector<sg4::Mailbox*> stage_box[2];
+  std::vector<sg4::Mailbox*> forwarded_box; ///< exact model: "all forwarded data has arrived at its forwarder"
   std::vector<sg4::MutexPtr> compute_lock; ///< [gpu], only with two micro-batches
-  std::vector<int> rank_payload;           ///< [gpu]: the payload of a message is a pointer to its sender's rank
+  /// [(gpu * micro + m) * 2 + phase parity]: a sender's tag, double-buffered so that a fast sender's next phase
+  /// cannot overwrite what a receiver of the previous one still reads.
+  std::vector<MessageTag> tags;
   std::map<int, std::pair<std::shared_ptr<const StepPlan>, int>> plans; ///< step -> (plan, actors still using it)
   int next_plan = 0;
   int steps_done_all = 0;
@@ -43,103 +50,42 @@ struct RunState {
   std::function<void(int, double)> progress;
   CommModel comm = CommModel::Fast;
 
-  /// One all-to-all of the fast model per micro-batch: the GPUs register their start and traffic, wait at the
-  /// barrier, and the first one through computes every GPU's end (no simulated time passes while it does).
+  /// One all-to-all of the fast model per micro-batch: the GPUs register their start, wait at the barrier, and the
+  /// first one through computes every GPU's end (no simulated time passes while it does).
   struct FastPhase {
     sg4::BarrierPtr barrier;
-    std::vector<double> start_s;                                  ///< [gpu]
-    std::vector<const LayerTraffic*> traffic; ///< [gpu] the layer's traffic (the same for all), owned by the plan
-    bool dispatch = true;                     ///< dispatch (true) or combine (false: every flow reversed)
-    double bytes_per_token = 0;
-    std::vector<double> end_s; ///< [gpu]
-    int64_t computed = -1;     ///< sequence number of the phase end_s belongs to
+    std::vector<double> start_s; ///< [gpu]
+    const LayerTraffic* traffic = nullptr; ///< the layer's traffic (the same for all), owned by the plan
+    bool dispatch = true;
+    std::vector<double> end_s;   ///< [gpu]
+    int64_t computed = -1;       ///< sequence number of the phase end_s belongs to
   };
   std::vector<FastPhase> fast; ///< [micro-batch]
-  FlowBatch batch;
-  FlowSolver solver;
-  std::vector<double> finish_s;
-  std::vector<int32_t> flow_src, flow_dst;
+  FastPhaseSolver solver;
+  LayerComm idle_comm;  ///< what an idle phase moves: nothing (one stage of empty rows)
+  PhaseCost idle_cost;  ///< and costs: nothing
 
-  void add_flows(const std::vector<std::vector<std::pair<int, int32_t>>>& rows, bool reverse, const FastPhase& ph)
+  /// The units and cost of a layer's phase (idle phases: none).
+  const LayerComm& comm_of(const LayerTraffic& lt, bool dispatch) const
   {
-    for (int a = 0; a < static_cast<int>(rows.size()); ++a)
-      for (auto [b, n] : rows[a]) {
-        const int src = reverse ? b : a, dst = reverse ? a : b;
-        if (src == dst)
-          continue;
-        const double bytes = static_cast<double>(static_cast<uint64_t>(n * ph.bytes_per_token));
-        int len = 0;
-        const int32_t* links = sim->route(src, dst, len);
-        batch.add(sim->effective_bytes(src, dst, bytes), ph.start_s[src], links, len);
-        flow_src.push_back(src);
-        flow_dst.push_back(dst);
-        sim->bytes_sent += bytes;
-        sim->bytes_received += bytes;
-      }
+    return (dispatch ? lt.dispatch_idle : lt.combine_idle) ? idle_comm : lt.comm;
+  }
+  const PhaseCost& cost_of(const LayerTraffic& lt, bool dispatch) const
+  {
+    if (dispatch ? lt.dispatch_idle : lt.combine_idle)
+      return idle_cost;
+    return dispatch ? lt.dispatch_cost : lt.combine_cost;
   }
 
   void compute_fast(FastPhase& ph)
   {
-    const int G = gpus;
-    const LayerTraffic& lt = *ph.traffic[0];
-    const bool hier = !lt.stage1.empty();
-    batch.clear();
-    flow_src.clear();
-    flow_dst.clear();
-    size_t first_stage_flows = 0;
-    if (!hier) {
-      add_flows(lt.out, !ph.dispatch, ph);
-    } else if (ph.dispatch) { // stage 1 (to own-node GPUs and to the peers), then the peers' forwarding
-      add_flows(lt.stage1, false, ph);
-      first_stage_flows = batch.size();
-      add_flows(lt.stage2, false, ph);
-    } else { // combine: GPUs send their results to the peer first, the peers send the reduced results back
-      add_flows(lt.stage2, true, ph);
-      first_stage_flows = batch.size();
-      add_flows(lt.stage1, true, ph);
-    }
-    if (hier) {
-      // A GPU can pass on (forward in dispatch, send back reduced in combine) only what it has received: its
-      // second-stage flows start when its first-stage data has arrived. Those arrivals come from solving the
-      // first stage alone; the solve of both stages then checks them (a second-stage flow sharing a link with a
-      // late first-stage one can still delay it).
-      FlowBatch& first = first_stage_;
-      first.clear();
-      for (size_t f = 0; f < first_stage_flows; ++f)
-        first.add(batch.bytes[f], batch.start_s[f], &batch.route_links[batch.route_begin[f]],
-                  batch.route_begin[f + 1] - batch.route_begin[f]);
-      solver.solve(sim->network, first, finish_s);
-      stage_ready(first_stage_flows);
-      for (size_t f = first_stage_flows; f < batch.size(); ++f)
-        batch.start_s[f] = std::max(batch.start_s[f], ready_s[flow_src[f]]);
-    }
-    solver.solve(sim->network, batch, finish_s);
-    // Every pair exchanges a message (the count/flag of real kernels), so a GPU waits for every peer's start
-    // plus the route latency, and for the data flows addressed to it.
-    for (int dst = 0; dst < G; ++dst) {
-      double end = ph.start_s[dst];
-      for (int src = 0; src < G; ++src)
-        if (src != dst)
-          end = std::max(end, ph.start_s[src] + sim->latency(src, dst));
-      ph.end_s[dst] = end;
-    }
-    if (hier) {
-      stage_ready(first_stage_flows);
-      for (size_t f = first_stage_flows; f < finish_s.size(); ++f)
-        finish_s[f] = std::max(finish_s[f], ready_s[flow_src[f]]);
-    }
-    for (size_t f = 0; f < finish_s.size(); ++f)
-      ph.end_s[flow_dst[f]] = std::max(ph.end_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
+    const LayerTraffic& lt = *ph.traffic;
+    const double bytes = solver.solve(*sim, comm_of(lt, ph.dispatch), ph.dispatch,
+                                      ph.dispatch ? lt.dispatch_unit_bytes : lt.combine_unit_bytes,
+                                      cost_of(lt, ph.dispatch), ph.start_s, ph.end_s);
+    sim->bytes_sent += bytes;
+    sim->bytes_received += bytes;
   }
-  /// ready_s[gpu] = arrival of the last of the first `flows` flows (the first stage) addressed to it.
-  void stage_ready(size_t flows)
-  {
-    ready_s.assign(gpus, 0.0);
-    for (size_t f = 0; f < flows; ++f)
-      ready_s[flow_dst[f]] = std::max(ready_s[flow_dst[f]], finish_s[f] + sim->latency(flow_src[f], flow_dst[f]));
-  }
-  std::vector<double> ready_s;
-  FlowBatch first_stage_;
 
   std::shared_ptr<const StepPlan> acquire(int step)
   {
@@ -188,9 +134,9 @@ public:
         if (moe < 0)
           continue;
         const LayerTraffic& lt = mp.layers[moe];
-        exchange(s, layer, lt, true, st_->dispatch_box, st_->dispatch_bpt, SpanKind::Dispatch);
+        exchange(s, layer, lt, true, SpanKind::Dispatch);
         compute(s, layer, lt.expert_time_s[gpu_], SpanKind::Expert);
-        exchange(s, layer, lt, false, st_->combine_box, st_->combine_bpt, SpanKind::Combine);
+        exchange(s, layer, lt, false, SpanKind::Combine);
         sg4::Comm::wait_all(pending_sends_);
         pending_sends_.clear();
       }
@@ -206,11 +152,12 @@ private:
   int box() const { return gpu_ * st_->micro + m_; }
   std::vector<std::vector<sg4::Mailbox*>*> receive_boxes()
   {
-    std::vector<std::vector<sg4::Mailbox*>*> all{&st_->dispatch_box, &st_->combine_box};
-    for (auto& phase : st_->stage_box)
-      for (auto& stage : phase)
-        if (!stage.empty())
-          all.push_back(&stage);
+    std::vector<std::vector<sg4::Mailbox*>*> all{&st_->flag_box};
+    for (auto& stage : st_->stage_box)
+      if (!stage.empty())
+        all.push_back(&stage);
+    if (!st_->forwarded_box.empty())
+      all.push_back(&st_->forwarded_box);
     return all;
   }
 
@@ -235,22 +182,15 @@ private:
     }
   }
 
-  /// Sends `out` (peer, tokens) and receives one message from every other GPU. Every pair exchanges a message,
-  /// empty when no token goes there (the count/flag real dispatch kernels send), so the phase ends only when all
-  /// peers have reached it. Arrival = end of the transfer + route latency.
-  void exchange(int step, int layer, const LayerTraffic& lt, bool dispatch, const std::vector<sg4::Mailbox*>& boxes,
-                double bytes_per_token, SpanKind kind)
+  /// One dispatch or combine under the rules of comm/phase.hpp.
+  void exchange(int step, int layer, const LayerTraffic& lt, bool dispatch, SpanKind kind)
   {
     const double t0 = sg4::Engine::get_clock();
-    // Dispatch sends the layer's row and receives its column; combine the reverse.
-    const auto& out = dispatch ? lt.out[gpu_] : lt.in[gpu_];
-    const auto& in = dispatch ? lt.in[gpu_] : lt.out[gpu_];
     if (st_->comm == CommModel::Fast) {
       auto& ph = st_->fast[m_];
       ph.start_s[gpu_] = t0;
-      ph.traffic[gpu_] = &lt;
+      ph.traffic = &lt;
       ph.dispatch = dispatch;
-      ph.bytes_per_token = bytes_per_token;
       ph.barrier->wait();
       if (ph.computed != fast_phase_) {
         st_->compute_fast(ph);
@@ -258,86 +198,82 @@ private:
       }
       ++fast_phase_;
       sg4::this_actor::sleep_until(ph.end_s[gpu_]);
-      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
-      return;
+    } else {
+      exchange_exact(lt, dispatch);
     }
-    if (!lt.stage1.empty()) {
-      exchange_hierarchical(lt, dispatch, boxes, bytes_per_token);
-      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
-      return;
-    }
-    const int G = st_->gpus, M = st_->micro;
-    auto it = out.begin();
-    for (int p = 0; p < G; ++p) {
-      if (p == gpu_)
-        continue;
-      double bytes = 0;
-      if (it != out.end() && it->first == p) {
-        bytes = it->second * bytes_per_token;
-        ++it;
-      }
-      st_->sim->bytes_sent += static_cast<double>(static_cast<uint64_t>(bytes));
-      pending_sends_.push_back(boxes[p * M + m_]->put_async(
-          &st_->rank_payload[gpu_], static_cast<uint64_t>(st_->sim->effective_bytes(gpu_, p, std::floor(bytes)))));
-    }
-    for (auto [src, n] : in)
-      st_->sim->bytes_received += static_cast<double>(static_cast<uint64_t>(n * bytes_per_token));
-    const double arrival = receive_all(boxes[box()], G - 1);
-    if (arrival > sg4::Engine::get_clock())
-      sg4::this_actor::sleep_until(arrival);
+    ++phase_;
     st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
   }
 
-  /// Receives `count` messages from `box` (each payload: its sender's rank) and returns the latest arrival: end of
-  /// the transfer + route latency, or now if that is later.
-  double receive_all(sg4::Mailbox* box, int count)
+  /// Receives `count` messages from `box` and returns the latest arrival: max(end of the transfer, the sender's
+  /// ready time) + the message latency, or now if that is later.
+  double receive_all(sg4::Mailbox* box, int count, const PhaseCost& cost)
   {
     recvs_.clear();
     payloads_.assign(count, nullptr);
     for (int i = 0; i < count; ++i)
-      recvs_.push_back(box->get_async<int>(&payloads_[i]));
+      recvs_.push_back(box->get_async<MessageTag>(&payloads_[i]));
     sg4::Comm::wait_all(recvs_);
     double arrival = sg4::Engine::get_clock();
     for (int i = 0; i < count; ++i)
-      arrival = std::max(arrival, recvs_[i]->get_finish_time() + st_->sim->latency(*payloads_[i], gpu_));
+      arrival = std::max(arrival, std::max(recvs_[i]->get_finish_time(), payloads_[i]->ready_s) +
+                                      message_latency_s(*st_->sim, cost, payloads_[i]->rank, gpu_));
     return arrival;
   }
 
-  /// The hierarchical path with one SimGrid message per flow, the reference for the fast model's version: every
-  /// pair exchanges an empty flag; stage A's data leaves at once; a GPU sends its stage-B data only once all of its
-  /// stage-A data has arrived (it forwards, or sends back reduced, only what it has received). Dispatch: A = stage1,
-  /// B = stage2; combine runs both backwards (A = stage2 reversed, B = stage1 reversed).
-  void exchange_hierarchical(const LayerTraffic& lt, bool dispatch, const std::vector<sg4::Mailbox*>& flag_boxes,
-                             double bytes_per_token)
+  /// The exact model: one SimGrid message per flag and per unit count. Every pair exchanges an empty flag; every
+  /// stage's data leaves at once (forwarding is pipelined); a forwarder tells each GPU it forwards to when its own
+  /// first-stage data has all arrived (an empty "forwarded" message), and forwarded data counts as arrived only with
+  /// that message.
+  void exchange_exact(const LayerTraffic& lt, bool dispatch)
   {
     const int G = st_->gpus, M = st_->micro;
-    // This GPU's sends and expected receives per stage: dispatch follows the stage rows, combine their transposes.
-    const auto& a_out = dispatch ? lt.stage1[gpu_] : lt.stage2_in[gpu_];
-    const auto& a_in = dispatch ? lt.stage1_in[gpu_] : lt.stage2[gpu_];
-    const auto& b_out = dispatch ? lt.stage2[gpu_] : lt.stage1_in[gpu_];
-    const auto& b_in = dispatch ? lt.stage2_in[gpu_] : lt.stage1[gpu_];
-    auto& a_box = st_->stage_box[dispatch ? 0 : 1][0];
-    auto& b_box = st_->stage_box[dispatch ? 0 : 1][1];
+    const PhaseCost& cost = st_->cost_of(lt, dispatch);
+    const double unit_bytes = dispatch ? lt.dispatch_unit_bytes : lt.combine_unit_bytes;
+    const double start = sg4::Engine::get_clock();
+    MessageTag& tag = st_->tags[static_cast<size_t>(box()) * 2 + (phase_ % 2)];
+    tag.rank = gpu_;
+    tag.ready_s = start + (cost.send_s.empty() ? 0.0 : cost.send_s[gpu_]);
     for (int p = 0; p < G; ++p)
       if (p != gpu_)
-        pending_sends_.push_back(flag_boxes[p * M + m_]->put_async(&st_->rank_payload[gpu_], 0));
-    const auto send = [&](const std::vector<std::pair<int, int32_t>>& to_peers, std::vector<sg4::Mailbox*>& to) {
-      for (auto [dst, tokens] : to_peers) {
-        const double bytes = static_cast<double>(static_cast<uint64_t>(tokens * bytes_per_token));
-        st_->sim->bytes_sent += bytes;
-        st_->sim->bytes_received += bytes;
+        pending_sends_.push_back(st_->flag_box[p * M + m_]->put_async(&tag, 0));
+    const auto stages = phase_stages(st_->comm_of(lt, dispatch), dispatch);
+    // This GPU's sends (rows) and expected receives (columns) per stage: reversed stages swap them.
+    auto sends = [&](const PhaseStage& s) -> const std::vector<std::pair<int, int32_t>>& {
+      return s.reversed ? s.units->in[gpu_] : s.units->out[gpu_];
+    };
+    auto receives = [&](const PhaseStage& s) -> const std::vector<std::pair<int, int32_t>>& {
+      return s.reversed ? s.units->out[gpu_] : s.units->in[gpu_];
+    };
+    const auto send = [&](const std::vector<std::pair<int, int32_t>>& to_peers, std::vector<sg4::Mailbox*>& to,
+                          bool data) {
+      for (auto [dst, units] : to_peers) {
+        if (dst == gpu_)
+          continue;
+        double bytes = 0;
+        if (data) {
+          bytes = static_cast<double>(static_cast<uint64_t>(units * unit_bytes));
+          st_->sim->bytes_sent += bytes;
+          st_->sim->bytes_received += bytes;
+        }
         pending_sends_.push_back(to[dst * M + m_]->put_async(
-            &st_->rank_payload[gpu_], static_cast<uint64_t>(st_->sim->effective_bytes(gpu_, dst, bytes))));
+            &tag, static_cast<uint64_t>(effective_flow_bytes(*st_->sim, cost, gpu_, dst, bytes))));
       }
     };
-    send(a_out, a_box);
-    double end = receive_all(flag_boxes[box()], G - 1);
-    const double ready = receive_all(a_box[box()], static_cast<int>(a_in.size()));
+    for (size_t i = 0; i < stages.size(); ++i)
+      send(sends(stages[i]), st_->stage_box[i], true);
+    double end = std::max(tag.ready_s, receive_all(st_->flag_box[box()], G - 1, cost));
+    const double ready = receive_all(st_->stage_box[0][box()], static_cast<int>(receives(stages[0]).size()), cost);
     end = std::max(end, ready);
-    if (ready > sg4::Engine::get_clock())
-      sg4::this_actor::sleep_until(ready);
-    send(b_out, b_box);
-    end = std::max(end, receive_all(b_box[box()], static_cast<int>(b_in.size())));
+    if (stages.size() > 1) {
+      // Forwarded data: the transfers, and the forwarders' word that they have received all they forward.
+      end = std::max(end, receive_all(st_->stage_box[1][box()], static_cast<int>(receives(stages[1]).size()), cost));
+      if (ready > sg4::Engine::get_clock())
+        sg4::this_actor::sleep_until(ready);
+      send(sends(stages[1]), st_->forwarded_box, false);
+      end = std::max(end, receive_all(st_->forwarded_box[box()], static_cast<int>(receives(stages[1]).size()), cost));
+    }
+    end += (cost.post_s.empty() ? 0.0 : cost.post_s[gpu_]) + cost.fixed_s;
     if (end > sg4::Engine::get_clock())
       sg4::this_actor::sleep_until(end);
   }
@@ -346,16 +282,16 @@ private:
   int gpu_;
   int m_;
   int64_t fast_phase_ = 0; ///< all-to-alls this actor has done in the fast model
+  int64_t phase_ = 0;      ///< all-to-alls this actor has done
   std::vector<sg4::CommPtr> pending_sends_;
   std::vector<sg4::CommPtr> recvs_;
-  std::vector<int*> payloads_;
+  std::vector<MessageTag*> payloads_;
 };
 
 } // namespace
 
-void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, double dispatch_bytes_per_token,
-                     double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress,
-                     CommModel comm)
+void Simulation::run(StepSource& planner, const ModelSpec& model, int steps, Recorder& recorder,
+                     const std::function<void(int, double)>& progress, CommModel comm, int gpus)
 {
   RunState st;
   st.sim = impl_.get();
@@ -363,10 +299,10 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
   st.recorder = &recorder;
   st.model = &model;
   st.steps = steps;
-  st.gpus = impl_->cluster.num_gpus();
+  st.gpus = gpus > 0 ? gpus : impl_->cluster.num_gpus();
+  if (st.gpus > impl_->cluster.num_gpus())
+    throw InternalError("run on more GPUs than the platform has");
   st.micro = planner.micro_batches();
-  st.dispatch_bpt = dispatch_bytes_per_token;
-  st.combine_bpt = combine_bytes_per_token;
   st.progress = progress;
   st.comm = comm;
   const int G = st.gpus, M = st.micro;
@@ -375,23 +311,24 @@ void Simulation::run(DecodePlanner& planner, const ModelSpec& model, int steps, 
       RunState::FastPhase ph;
       ph.barrier = sg4::Barrier::create(static_cast<unsigned>(G));
       ph.start_s.assign(G, 0.0);
-      ph.traffic.assign(G, nullptr);
       ph.end_s.assign(G, 0.0);
       st.fast.push_back(std::move(ph));
     }
+  st.tags.assign(static_cast<size_t>(G) * M * 2, MessageTag{});
+  st.idle_comm.stages.assign(1, PairUnits{});
+  st.idle_comm.stages[0].out.assign(G, {});
+  st.idle_comm.stages[0].in.assign(G, {});
   for (int g = 0; g < G; ++g) {
-    st.rank_payload.push_back(g);
     if (M > 1)
       st.compute_lock.push_back(sg4::Mutex::create());
     for (int m = 0; m < M; ++m) {
-      st.dispatch_box.push_back(sg4::Mailbox::by_name("dispatch-" + std::to_string(g) + "-" + std::to_string(m)));
-      st.combine_box.push_back(sg4::Mailbox::by_name("combine-" + std::to_string(g) + "-" + std::to_string(m)));
-      if (comm == CommModel::Exact && planner.dispatch_path() == DispatchPath::Hierarchical)
-        for (int ph = 0; ph < 2; ++ph)
-          for (int stage = 0; stage < 2; ++stage)
-            st.stage_box[ph][stage].push_back(sg4::Mailbox::by_name(
-                std::string(ph == 0 ? "dispatch" : "combine") + "-stage" + std::to_string(stage) + "-" +
-                std::to_string(g) + "-" + std::to_string(m)));
+      const std::string id = std::to_string(g) + "-" + std::to_string(m);
+      st.flag_box.push_back(sg4::Mailbox::by_name("flag-" + id));
+      if (comm == CommModel::Exact) {
+        for (int stage = 0; stage < 2; ++stage)
+          st.stage_box[stage].push_back(sg4::Mailbox::by_name("stage" + std::to_string(stage) + "-" + id));
+        st.forwarded_box.push_back(sg4::Mailbox::by_name("forwarded-" + id));
+      }
     }
   }
   st.steps_done.assign(static_cast<size_t>(G) * M, 0);
@@ -444,6 +381,12 @@ std::vector<double> Simulation::run_transfers(const std::vector<std::tuple<int, 
   impl->engine->run();
   impl->engine_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
   return done;
+}
+
+double Simulation::phase_time_s(const LayerComm& comm, bool dispatch, double unit_bytes, const PhaseCost& cost,
+                                const std::vector<double>& start_s, std::vector<double>& end_s)
+{
+  return fast_phase_.solve(*impl_, comm, dispatch, unit_bytes, cost, start_s, end_s);
 }
 
 } // namespace moesim

@@ -6,6 +6,7 @@
 #include <simgrid/Exception.hpp>
 #include <xbt/log.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -100,13 +101,9 @@ std::pair<uint64_t, uint64_t> Simulation::messages_outside_calibration() const
 
 double Simulation::Impl::effective_bytes(int src, int dst, double bytes)
 {
-  if (bytes <= 0 || (calibration.bandwidth_intra.empty() && calibration.bandwidth_inter.empty()))
+  if (bytes <= 0)
     return bytes;
-  const bool inter = cluster.node_of(src) != cluster.node_of(dst);
-  const FactorTable& t = inter ? calibration.bandwidth_inter : calibration.bandwidth_intra;
-  if (!t.empty() && !t.covers(bytes))
-    ++(bytes < t.size.front() ? messages_below_range : messages_above_range);
-  return bytes / t.eval(bytes);
+  return bytes / nccl_factor(cluster.node_of(src) != cluster.node_of(dst), bytes);
 }
 
 double Simulation::collective_time_s(const CollectivePattern& pattern, double op_factor)
@@ -142,7 +139,22 @@ std::vector<std::string> Simulation::route_links(int src, int dst) const
   return out;
 }
 
+double Simulation::Impl::nccl_factor(bool inter, double bytes)
+{
+  const FactorTable& t = inter ? calibration.bandwidth_inter : calibration.bandwidth_intra;
+  if (t.empty())
+    return 1.0;
+  if (!t.covers(bytes))
+    ++(bytes < t.size.front() ? messages_below_range : messages_above_range);
+  return t.eval(bytes);
+}
+
 double Simulation::Impl::latency(int src, int dst)
+{
+  return route_latency_s(src, dst) + calibration.overhead_s(cluster.node_of(src) != cluster.node_of(dst));
+}
+
+double Simulation::Impl::route_latency_s(int src, int dst)
 {
   const size_t G = hosts.size();
   double& cached = route_latency[static_cast<size_t>(src) * G + dst];
@@ -155,7 +167,7 @@ double Simulation::Impl::latency(int src, int dst)
       sum += link_latency.at(l);
     cached = sum;
   }
-  return cached + calibration.overhead_s(cluster.node_of(src) != cluster.node_of(dst));
+  return cached;
 }
 
 const int32_t* Simulation::Impl::route(int src, int dst, int& n)
@@ -181,14 +193,43 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
     route_latency[k] = latency_s; // same value latency() computes: saves it a second route_to
     for (auto* l : links) {
       auto [it, added] = link_index.try_emplace(l, 0);
-      if (added)
+      if (added) {
         it->second = network.add_link(l->get_bandwidth(),
                                       l->get_sharing_policy() == simgrid::s4u::Link::SharingPolicy::FATPIPE);
+        platform_bandwidth_Bps.push_back(l->get_bandwidth());
+        const std::string& name = l->get_name();
+        link_class.push_back(name.rfind("nvl-", 0) == 0      ? 'n'
+                             : name.rfind("ib-", 0) == 0     ? 'i'
+                             : name.rfind("pcie-", 0) == 0   ? 'p'
+                                                             : '-');
+        apply_link_override(it->second);
+      }
       route_links.push_back(it->second);
     }
   }
   n = route_size[k];
   return route_links.data() + route_begin[k];
+}
+
+void Simulation::Impl::apply_link_override(int32_t link)
+{
+  const double base = platform_bandwidth_Bps[link];
+  double bw = base;
+  // Uplinks carry many NICs and stay as declared (they are sized for the full NIC load).
+  switch (link_class[link]) {
+    case 'n': bw = link_override.nvlink_Bps > 0 ? link_override.nvlink_Bps : base; break;
+    case 'i': bw = link_override.nic_Bps > 0 ? link_override.nic_Bps : base; break;
+    case 'p': bw = link_override.nic_Bps > 0 ? std::max(base, link_override.nic_Bps) : base; break;
+    default: break;
+  }
+  network.bandwidth_Bps[link] = bw;
+}
+
+void Simulation::set_link_override(const LinkOverride& links)
+{
+  impl_->link_override = links;
+  for (int32_t l = 0; l < static_cast<int32_t>(impl_->platform_bandwidth_Bps.size()); ++l)
+    impl_->apply_link_override(l);
 }
 
 double Simulation::engine_wall_s() const { return impl_->engine_wall_s; }

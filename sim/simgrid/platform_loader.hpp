@@ -3,6 +3,7 @@
 #include "core/calibration/calibration.hpp"
 #include "core/cluster/cluster.hpp"
 #include "core/comm/flow_model.hpp"
+#include "core/comm/phase.hpp"
 
 #include <functional>
 #include <memory>
@@ -12,9 +13,15 @@
 
 namespace moesim {
 
-class DecodePlanner;
+class StepSource;
 struct ModelSpec;
 class Recorder;
+
+/// Link values of another GPU's node, for measurements taken there (calibration fits): 0 = the platform's own.
+struct LinkOverride {
+  double nvlink_Bps = 0;
+  double nic_Bps = 0;
+};
 
 /// Network model settings applied to every simulation (docs/model.md explains each choice).
 struct NetworkSettings {
@@ -48,10 +55,16 @@ public:
   /// Names of the links on the route src -> dst.
   std::vector<std::string> route_links(int src, int dst) const;
 
-  /// Runs `steps` decode steps planned by `planner`; progress is called with (steps done, simulated seconds).
-  void run(DecodePlanner& planner, const ModelSpec& model, int steps, double dispatch_bytes_per_token,
-           double combine_bytes_per_token, Recorder& recorder, const std::function<void(int, double)>& progress,
-           CommModel comm = CommModel::Fast);
+  /// Runs `steps` decode steps planned by `planner` with actors on the first `gpus` GPUs (0: all); progress is
+  /// called with (steps done, simulated seconds).
+  void run(StepSource& planner, const ModelSpec& model, int steps, Recorder& recorder,
+           const std::function<void(int, double)>& progress, CommModel comm = CommModel::Fast, int gpus = 0);
+  /// Sets the fast model's NVLink and NIC links (by their generated names) to other values, or back (0, 0).
+  void set_link_override(const LinkOverride& links);
+  /// One all-to-all phase on the first start_s.size() GPUs with the fast model, no actors (calibration fits; the
+  /// code the fast model's actors run): end_s per GPU; returns the bytes on links.
+  double phase_time_s(const LayerComm& comm, bool dispatch, double unit_bytes, const PhaseCost& cost,
+                      const std::vector<double>& start_s, std::vector<double>& end_s);
 
   /// A single transfer of `bytes` from GPU src to dst, or a set of concurrent ones (engine tests): returns each
   /// transfer's completion time.
@@ -70,6 +83,7 @@ public:
 private:
   std::unique_ptr<Impl> impl_;
   FlowSolver solver_;
+  FastPhaseSolver fast_phase_;
 };
 
 } // namespace moesim

@@ -3,6 +3,7 @@
 #include "core/calibration/calibration.hpp"
 #include "core/cluster/cluster.hpp"
 #include "core/comm/flow_model.hpp"
+#include "core/comm/phase.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <simgrid/s4u.hpp>
@@ -15,7 +16,7 @@
 
 namespace moesim {
 
-struct Simulation::Impl {
+struct Simulation::Impl final : public NetworkView {
   std::string platform_file;
   std::unique_ptr<simgrid::s4u::Engine> engine;
   Cluster cluster;
@@ -25,7 +26,7 @@ struct Simulation::Impl {
   double engine_wall_s = 0;
   double bytes_sent = 0;     ///< last run: sum of message sizes put
   double bytes_received = 0; ///< last run: sum of message sizes the receivers expected
-  /// Route latency (links as declared) plus the calibrated message overhead, seconds.
+  /// Route latency (links as declared) plus the calibrated NCCL message overhead, seconds (collectives).
   double latency(int src, int dst);
 
   /// Calibration read from the platform's root zone (empty for uncalibrated platforms).
@@ -41,8 +42,21 @@ struct Simulation::Impl {
   std::vector<int32_t> route_begin; ///< [src * G + dst] into route_links, -1 = not extracted yet
   std::vector<uint8_t> route_size;  ///< [src * G + dst]
   std::vector<int32_t> route_links;
+  /// Link values a calibration fit sets for measurements taken on other GPUs (0 = the platform's own), applied to
+  /// the flow network's links by their generated names (nvl-*, ib-*, pcie-*).
+  LinkOverride link_override;
+  std::vector<double> platform_bandwidth_Bps; ///< [flow-network link] as declared
+  std::vector<char> link_class;               ///< [flow-network link] 'n'vlink, 'i'b, 'p'cie, '-' other
+  void apply_link_override(int32_t link);
   /// Links of the route src -> dst as FlowNetwork indices.
-  const int32_t* route(int src, int dst, int& n);
+  const int32_t* route(int src, int dst, int& n) override;
+
+  // NetworkView (comm/phase.hpp) for the all-to-all phases of both communication models.
+  const FlowNetwork& flow_network() const override { return network; }
+  double route_latency_s(int src, int dst) override;
+  int node_of(int gpu) const override { return cluster.node_of(gpu); }
+  double nccl_overhead_s(bool inter_node) const override { return calibration.overhead_s(inter_node); }
+  double nccl_factor(bool inter_node, double bytes) override;
 };
 
 } // namespace moesim

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `--comm fast` (default) against `--comm exact` (SimGrid per-pair reference): TPOT within 2% on the bundled
-# default (direct and hierarchical dispatch), with two-micro-batch overlap on 4 nodes, and on a synthetic
+# default (every all-to-all kernel model), with two-micro-batch overlap on 4 nodes, and on a synthetic
 # DeepSeek-V3 trace (skewed routing).
 source "$(dirname "$0")/common.sh"
 cd "$TMP"
@@ -19,7 +19,9 @@ compare() {
   fi
 }
 compare "default (2 x 8 GPUs, DeepSeek-V2-Lite, ESFT)" --steps 3
-compare "default, hierarchical dispatch" --steps 3 --dispatch-path hierarchical
+compare "default, deepep-normal kernels (node-level RDMA + NVLink forwarding)" --steps 3 --a2a-kernel deepep-normal
+compare "default, nccl kernel" --steps 3 --a2a-kernel nccl
+compare "calibrated 2 x 8 GPUs, deepep-ll" --steps 3 --platform "$SRC/platforms/h100-calibrated-2n.xml"
 compare "4 x 8 GPUs, two micro-batches" --platform "$SRC/platforms/h100-4n.xml" --micro-batches 2 --steps 2
 "$MOESIM" trace synth --model "$SRC/data/models/DeepSeek-V3/config.json" --requests 600 --prompt 4:8 --decode 4:8 \
   -o v3.h5 2>/dev/null

@@ -212,7 +212,10 @@ DecodeFixture decode_fixture(int gpus, int experts, int k, int layers)
   return f;
 }
 
-RecorderShape shape_for(const DecodeFixture& f, int steps, int gpus, int gpn, int micro)
+KernelSetup nccl_bf16() { return KernelSetup::make("nccl", {}, "bf16", 24, "test"); }
+
+RecorderShape shape_for(const DecodeFixture& f, int steps, int gpus, int gpn, int micro,
+                        const KernelSetup& kernel = nccl_bf16())
 {
   RecorderShape s;
   s.steps = steps;
@@ -221,8 +224,8 @@ RecorderShape shape_for(const DecodeFixture& f, int steps, int gpus, int gpn, in
   s.layers = f.model.num_layers;
   s.micro_batches = micro;
   s.moe_layers = f.model.moe_layers;
-  s.dispatch_bytes_per_token = 512;
-  s.combine_bytes_per_token = 512;
+  s.dispatch_unit_bytes = kernel.unit_bytes(true, static_cast<int>(f.model.hidden_size));
+  s.combine_unit_bytes = kernel.unit_bytes(false, static_cast<int>(f.model.hidden_size));
   return s;
 }
 
@@ -232,7 +235,7 @@ std::vector<double> single_gpu_step_ends(const DecodeFixture& f, const ComputeMo
                                          int micro, int steps)
 {
   BatchScheduler s(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
-  DecodePlanner p(f.trace, f.model, cluster, f.placement, cm, s, micro);
+  DecodePlanner p(f.trace, f.model, cluster, f.placement, cm, s, micro, nccl_bf16());
   std::vector<double> ends;
   double t = 0;
   for (int st = 0; st < steps; ++st) {
@@ -257,9 +260,9 @@ std::pair<std::vector<double>, std::vector<double>> single_gpu_run(int micro, in
   DecodeFixture f = decode_fixture(1, 8, 2, 4);
   ComputeModel cm(f.model, ComputeParams{3e-6});
   BatchScheduler s(f.trace, f.grouping, 1, 4, ReplayPhase::All, 5);
-  DecodePlanner p(f.trace, f.model, sim.cluster(), f.placement, cm, s, micro);
+  DecodePlanner p(f.trace, f.model, sim.cluster(), f.placement, cm, s, micro, nccl_bf16());
   Recorder rec(shape_for(f, steps, 1, 1, micro));
-  sim.run(p, f.model, steps, 512, 512, rec, nullptr);
+  sim.run(p, f.model, steps, rec, nullptr);
   return {rec.step_end_times(), single_gpu_step_ends(f, cm, sim.cluster(), micro, steps)};
 }
 
@@ -271,22 +274,23 @@ int decode_single_gpu_equals_compute()
   return 0;
 }
 
-int decode_conservation(CommModel comm, DispatchPath path = DispatchPath::Direct)
+int decode_conservation(CommModel comm, const std::string& kernel_name = "nccl")
 {
   test::TempDir tmp;
   Simulation sim(platform(tmp, params(2, 4)));
   DecodeFixture f = decode_fixture(8, 16, 4, 3);
   ComputeModel cm(f.model, ComputeParams{});
   BatchScheduler s(f.trace, f.grouping, 8, 4, ReplayPhase::All, 5);
-  DecodePlanner p(f.trace, f.model, sim.cluster(), f.placement, cm, s, 1, path);
+  const KernelSetup kernel = KernelSetup::make(kernel_name, {}, "bf16", 24, "test");
+  DecodePlanner p(f.trace, f.model, sim.cluster(), f.placement, cm, s, 1, kernel);
   const int steps = 4;
-  Recorder rec(shape_for(f, steps, 8, 4, 1));
-  sim.run(p, f.model, steps, 512, 512, rec, nullptr, comm);
+  Recorder rec(shape_for(f, steps, 8, 4, 1, kernel));
+  sim.run(p, f.model, steps, rec, nullptr, comm);
   auto [sent, received] = sim.last_run_bytes();
   check("bytes sent > 0", sent > 0);
   check_close("bytes sent = bytes received", sent, received, 1e-12);
   const auto sum = rec.summary();
-  // Dispatch + combine both move every token copy once: sent = steps x (intra + inter) x (512 + 512) bytes.
+  // Dispatch + combine both move every unit once: sent = steps x (intra + inter) x (dispatch + combine unit bytes).
   check_close("bytes sent = recorded dispatch + combine traffic", sent,
               steps * (sum.dispatch_intra_bytes_per_step + sum.dispatch_inter_bytes_per_step +
                        sum.combine_intra_bytes_per_step + sum.combine_inter_bytes_per_step),
@@ -299,11 +303,10 @@ int decode_conservation(CommModel comm, DispatchPath path = DispatchPath::Direct
 
 int decode_conservation_two_nodes() { return decode_conservation(CommModel::Exact); }
 int decode_conservation_two_nodes_fast() { return decode_conservation(CommModel::Fast); }
-int decode_conservation_two_nodes_hierarchical() { return decode_conservation(CommModel::Fast, DispatchPath::Hierarchical); }
-int decode_conservation_two_nodes_hierarchical_exact()
-{
-  return decode_conservation(CommModel::Exact, DispatchPath::Hierarchical);
-}
+int decode_conservation_two_nodes_normal() { return decode_conservation(CommModel::Fast, "deepep-normal"); }
+int decode_conservation_two_nodes_normal_exact() { return decode_conservation(CommModel::Exact, "deepep-normal"); }
+int decode_conservation_two_nodes_ll() { return decode_conservation(CommModel::Fast, "deepep-ll"); }
+int decode_conservation_two_nodes_ll_exact() { return decode_conservation(CommModel::Exact, "deepep-ll"); }
 
 int decode_two_microbatches()
 {
@@ -354,8 +357,10 @@ int main(int argc, char** argv)
       {"decode_single_gpu_equals_compute", decode_single_gpu_equals_compute},
       {"decode_conservation_two_nodes", decode_conservation_two_nodes},
       {"decode_conservation_two_nodes_fast", decode_conservation_two_nodes_fast},
-      {"decode_conservation_two_nodes_hierarchical", decode_conservation_two_nodes_hierarchical},
-      {"decode_conservation_two_nodes_hierarchical_exact", decode_conservation_two_nodes_hierarchical_exact},
+      {"decode_conservation_two_nodes_normal", decode_conservation_two_nodes_normal},
+      {"decode_conservation_two_nodes_normal_exact", decode_conservation_two_nodes_normal_exact},
+      {"decode_conservation_two_nodes_ll", decode_conservation_two_nodes_ll},
+      {"decode_conservation_two_nodes_ll_exact", decode_conservation_two_nodes_ll_exact},
       {"fast_vs_exact_two_nodes", fast_vs_exact_two_nodes},
       {"fast_vs_exact_four_nodes", fast_vs_exact_four_nodes},
       {"decode_two_microbatches", decode_two_microbatches},

@@ -271,7 +271,7 @@ TEST_CASE("The fit recovers known link bandwidth, overhead and factors from synt
   fit_factors(r, [&](const CollectivePattern& pat, const PlatformCalibration& c, double f) {
     return analytic(pat, r.platform.nvlink_Bps, truth.route_s, c, f);
   });
-  CHECK(r.platform.nvlink_Bps == Approx(truth.bandwidth_Bps).epsilon(0.01));
+  CHECK(r.platform.nvlink_Bps == base.nvlink_Bps); // links keep the datasheet value, the factors carry NCCL's goodput
   CHECK(r.network.overhead_intra_s == Approx(truth.overhead_s).epsilon(0.01));
   CHECK(r.points[12].outlier);
   int checked = 0;

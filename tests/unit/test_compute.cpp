@@ -55,22 +55,44 @@ TEST_CASE("Attention work: GQA reads the KV cache, MLA the compressed latent")
   CHECK(c.attention(0, 0).kernels == 0);
 }
 
-TEST_CASE("A calibrated GEMM efficiency slows compute-bound expert GEMMs by 1/efficiency per expert")
+TEST_CASE("Grouped-GEMM model: each GEMM a roofline with padded tiles, plus fixed and per-group times")
 {
   ModelSpec m = test::tiny_model(1, 8, 2);
   m.hidden_size = 4096;
   m.expert_ffn_size = 2048;
+  m.expert_param_dtype = "fp8";
+  m.expert_param_bytes = 1;
   GpuInfo gpu = h100_sxm();
   ComputeParams params(0);
-  params.expert_gemm_efficiency.size = {64, 4096};
-  params.expert_gemm_efficiency.factor = {0.25, 0.5};
-  ComputeModel plain(m, ComputeParams(0)), calibrated(m, params);
-  const double p = 3.0 * 4096 * 2048;
-  const Work w = calibrated.routed_experts({4096, 4096});
-  CHECK(w.flops == Approx(2 * 2 * p * 4096));               // the FLOPs themselves are unchanged
-  CHECK(w.timed_flops() == Approx(2 * 2 * p * 4096 / 0.5)); // the time counts them at half the peak
-  CHECK(calibrated.time_s(w, gpu, true) == Approx(2 * plain.time_s(plain.routed_experts({4096, 4096}), gpu, true)));
-  // Experts are looked up by their own token counts (64 tokens: a quarter of the peak).
-  const Work mixed = calibrated.routed_experts({64, 4096});
-  CHECK(mixed.timed_flops() == Approx(2 * p * 64 / 0.25 + 2 * p * 4096 / 0.5));
+  params.hbm_efficiency = 0.8;
+  params.gemm_fixed_s = 3e-6;
+  params.expert_fixed_s = 14e-6;
+  params.expert_group_s = 1e-6;
+  params.expert_flop_efficiency = 0.5;
+  params.expert_tile_m = 64;
+  ComputeModel c(m, params);
+  const double h = 4096, f = 2048, bw = 0.8 * 3.35e12, peak = 0.5 * 1979e12;
+  SECTION("one token on one of four local experts: memory-bound weight reads of both GEMMs")
+  {
+    // gate/up: 2f x h FP8 weights + 1 x (h FP8 in + 2f BF16 out); down: h x f weights + 1 x (f in + h x 2 out).
+    const double bytes = (2 * f * h + h + 2 * f * 2) + (h * f + f + h * 2);
+    CHECK(c.routed_experts_time_s({1, 0, 0, 0}, gpu) == Approx(bytes / bw + 20e-6 + 4 * 1e-6));
+  }
+  SECTION("no token at all: no GEMM runs, the rest of the layer and the group visits remain")
+  {
+    CHECK(c.routed_experts_time_s({0, 0}, gpu) == Approx(14e-6 + 2e-6));
+  }
+  SECTION("many tokens: compute-bound, a partial tile computes as a full one")
+  {
+    const double t4096 = c.routed_experts_time_s({4096}, gpu) - 21e-6;
+    CHECK(t4096 == Approx(2 * (2 * f) * h * 4096 / peak + 2 * h * f * 4096 / peak));
+    const double t4097 = c.routed_experts_time_s({4097}, gpu) - 21e-6;
+    CHECK(t4097 == Approx(t4096 * (4096.0 + 64) / 4096));
+  }
+  SECTION("a DeepGEMM-style GEMM: the same roofline without fixed time")
+  {
+    const double t = c.gemm_time_s(256, 4096, 7168, 4, "fp8", gpu);
+    const double bytes = 4 * (4096.0 * 7168 + 256.0 * 7168 + 256.0 * 4096 * 2);
+    CHECK(t == Approx(3e-6 + std::max(bytes / bw, 2.0 * 4 * 256 * 4096 * 7168 / peak)));
+  }
 }

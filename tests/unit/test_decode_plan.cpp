@@ -71,6 +71,10 @@ TEST_CASE("Replay phase: auto replays decode tokens when present, all tokens oth
                     "--replay decode: the trace has no decode-phase tokens (use --replay all)");
 }
 
+namespace {
+KernelSetup nccl_kernel() { return KernelSetup::make("nccl", {}, "fp8", 24, "test"); }
+} // namespace
+
 TEST_CASE("Conservation: every token-expert pair is computed once; dispatch out = in")
 {
   const int G = 4, E = 16, k = 4, L = 3;
@@ -81,7 +85,7 @@ TEST_CASE("Conservation: every token-expert pair is computed once; dispatch out 
   Placement p = linear_placement(L, E, G);
   ComputeModel cm(m, ComputeParams{});
   BatchScheduler s(t, round_robin(12, G), G, 6, ReplayPhase::All, 3);
-  DecodePlanner planner(t, m, c, p, cm, s, 2);
+  DecodePlanner planner(t, m, c, p, cm, s, 2, nccl_kernel());
   for (int step = 0; step < 3; ++step) {
     StepPlan plan = planner.next_step();
     REQUIRE(plan.micro.size() == 2);
@@ -93,22 +97,22 @@ TEST_CASE("Conservation: every token-expert pair is computed once; dispatch out 
         CHECK(std::accumulate(lt.expert_tokens.begin(), lt.expert_tokens.end(), int64_t{0}) == tokens * k);
         int64_t out = 0, in = 0;
         for (int g = 0; g < G; ++g) {
-          for (auto [d, n] : lt.out[g]) {
+          for (auto [d, n] : lt.comm.stages[0].out[g]) {
             CHECK(d != g);
             out += n;
           }
-          for (auto [src, n] : lt.in[g])
+          for (auto [src, n] : lt.comm.stages[0].in[g])
             in += n;
         }
         CHECK(out == in);
-        CHECK(out == lt.tokens_intra_node + lt.tokens_inter_node);
+        CHECK(out == lt.comm.units_intra_node + lt.comm.units_inter_node);
         CHECK(lt.pairs_local_gpu <= lt.pairs_local_node);
       }
     }
   }
 }
 
-TEST_CASE("A token goes once to each destination GPU even when several of its experts live there")
+TEST_CASE("nccl: a token goes once to each destination GPU even when several of its experts live there")
 {
   const ModelSpec m = test::tiny_model(1, 8, 2);
   // Every token picks experts 4 and 5, both on GPU 1 under linear placement of 8 experts on 2 GPUs.
@@ -119,16 +123,25 @@ TEST_CASE("A token goes once to each destination GPU even when several of its ex
   Grouping g;
   g.gpu_of_request = {0};
   BatchScheduler s(t, g, 2, 3, ReplayPhase::All, 1);
-  DecodePlanner planner(t, m, c, p, cm, s, 1);
+  DecodePlanner planner(t, m, c, p, cm, s, 1, nccl_kernel());
   StepPlan plan = planner.next_step();
   const LayerTraffic& lt = plan.micro[0].layers[0];
-  REQUIRE(lt.out[0].size() == 1);
-  CHECK(lt.out[0][0] == std::make_pair(1, 3)); // 3 tokens, not 6
+  REQUIRE(lt.comm.stages[0].out[0].size() == 1);
+  CHECK(lt.comm.stages[0].out[0][0] == std::make_pair(1, 3)); // 3 tokens, not 6
   CHECK(lt.expert_tokens[1] == 6);
   CHECK(lt.pairs_local_gpu == 0);
   CHECK(lt.pairs_local_node == 6);
-  CHECK(lt.tokens_intra_node == 3);
-  CHECK(lt.max_message_tokens == 3);
+  CHECK(lt.comm.units_intra_node == 3);
+  CHECK(lt.comm.max_message_units == 3);
+  // deepep-ll sends one message per (token, expert): 6 to GPU 1.
+  BatchScheduler s2(t, g, 2, 3, ReplayPhase::All, 1);
+  DecodePlanner ll(t, m, c, p, cm, s2, 1, KernelSetup::make("deepep-ll", {}, "fp8", 24, "test"));
+  const LayerTraffic lt2 = ll.next_step().micro[0].layers[0];
+  CHECK(lt2.comm.stages[0].out[0][0] == std::make_pair(1, 6));
+  CHECK(lt2.comm.units_own[0] == 6);
+  CHECK(lt2.comm.units_held[1] == 6);
+  CHECK(lt2.dispatch_unit_bytes == Approx(16 + 256 + 4 * 2)); // header + FP8 hidden + scales
+  CHECK(lt2.combine_unit_bytes == Approx(2 * 256));
 }
 
 TEST_CASE("Replica choice: own GPU, else own node, else least-loaded copy")
@@ -153,12 +166,12 @@ TEST_CASE("Two request families on disjoint experts, grouped by family and place
   Placement p = linear_placement(2, 8, 2);
   ComputeModel cm(m, ComputeParams{});
   BatchScheduler s(t, round_robin(4, 2), 2, 2, ReplayPhase::All, 1);
-  DecodePlanner planner(t, m, c, p, cm, s, 1);
+  DecodePlanner planner(t, m, c, p, cm, s, 1, nccl_kernel());
   for (int step = 0; step < 4; ++step) {
     StepPlan plan = planner.next_step();
     for (const auto& lt : plan.micro[0].layers) {
       CHECK(lt.pairs_local_gpu == lt.pairs_total);
-      CHECK(lt.tokens_inter_node == 0);
+      CHECK(lt.comm.units_inter_node == 0);
     }
   }
 }
@@ -181,7 +194,7 @@ TEST_CASE("Weights must fit in HBM: replicas beyond capacity are refused with th
                                                   "0.0 GB: lower --redundant-experts or use more GPUs"));
 }
 
-TEST_CASE("Hierarchical dispatch: a token crosses to each other node once, then the same-rail peer forwards")
+TEST_CASE("deepep-normal: a token crosses to each other node once, then the same-rail peer forwards")
 {
   const ModelSpec m = test::tiny_model(1, 8, 3);
   // Experts 2, 4, 6 live on GPUs 1, 2, 3 (linear, 2 experts per GPU); GPUs 0-1 on node 0, 2-3 on node 1.
@@ -192,25 +205,27 @@ TEST_CASE("Hierarchical dispatch: a token crosses to each other node once, then 
   Grouping g;
   g.gpu_of_request = {0}; // the request runs on GPU 0 (node 0, rail 0)
   BatchScheduler s(t, g, 4, 1, ReplayPhase::All, 1);
-  DecodePlanner direct_planner(t, m, c, p, cm, s, 1, DispatchPath::Direct);
+  DecodePlanner direct_planner(t, m, c, p, cm, s, 1, nccl_kernel());
   const LayerTraffic direct = direct_planner.next_step().micro[0].layers[0];
-  CHECK(direct.stage1.empty());
-  CHECK(direct.tokens_inter_node == 2); // one copy to GPU 2 and one to GPU 3
+  CHECK(direct.comm.stages.size() == 1);
+  CHECK(direct.comm.units_inter_node == 2); // one copy to GPU 2 and one to GPU 3
   BatchScheduler s2(t, g, 4, 1, ReplayPhase::All, 1);
-  DecodePlanner planner(t, m, c, p, cm, s2, 1, DispatchPath::Hierarchical);
+  DecodePlanner planner(t, m, c, p, cm, s2, 1, KernelSetup::make("deepep-normal", {}, "fp8", 24, "test"));
   const LayerTraffic lt = planner.next_step().micro[0].layers[0];
   using Row = std::vector<std::pair<int, int32_t>>;
-  CHECK(lt.stage1[0] == Row{{1, 1}, {2, 1}}); // NVLink to GPU 1, NIC once to GPU 2 (rail 0 of node 1)
-  CHECK(lt.stage2[2] == Row{{3, 1}});         // GPU 2 forwards to GPU 3 over NVLink
-  CHECK(lt.stage2[0].empty());
+  REQUIRE(lt.comm.stages.size() == 2);
+  const auto& st1 = lt.comm.stages[0];
+  const auto& st2 = lt.comm.stages[1];
+  CHECK(st1.out[0] == Row{{1, 1}, {2, 1}}); // NVLink to GPU 1, NIC once to GPU 2 (rail 0 of node 1)
+  CHECK(st2.out[2] == Row{{3, 1}});         // GPU 2 forwards to GPU 3 over NVLink
+  CHECK(st2.out[0].empty());
   // The transposes the exact model receives by: [dst] -> (src, tokens).
-  CHECK(lt.stage1_in[1] == Row{{0, 1}});
-  CHECK(lt.stage1_in[2] == Row{{0, 1}});
-  CHECK(lt.stage2_in[3] == Row{{2, 1}});
-  CHECK(lt.stage2_in[0].empty());
-  CHECK(lt.tokens_inter_node == 1);
-  CHECK(lt.tokens_intra_node == 2);
-  CHECK(lt.out == direct.out); // the logical destinations are the same
-  CHECK(parse_dispatch_path("hierarchical") == DispatchPath::Hierarchical);
-  CHECK_THROWS_WITH(parse_dispatch_path("ring"), Catch::Contains("unknown dispatch path 'ring'"));
+  CHECK(st1.in[1] == Row{{0, 1}});
+  CHECK(st1.in[2] == Row{{0, 1}});
+  CHECK(st2.in[3] == Row{{2, 1}});
+  CHECK(st2.in[0].empty());
+  CHECK(lt.comm.units_inter_node == 1);
+  CHECK(lt.comm.units_intra_node == 2);
+  CHECK(lt.comm.units_held == std::vector<int64_t>{0, 1, 1, 1}); // the logical destinations are the same
+  CHECK(lt.comm.units_own[0] == 2);
 }

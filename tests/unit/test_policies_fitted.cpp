@@ -66,12 +66,12 @@ TEST_CASE("Two request families on disjoint experts end fully node-local with ac
   CHECK(*node_of_family[0].begin() != *node_of_family[1].begin());
   ComputeModel cm(m, ComputeParams{});
   BatchScheduler s(t, g, 4, 4, ReplayPhase::All, 1);
-  DecodePlanner planner(t, m, c, p, cm, s, 1);
+  DecodePlanner planner(t, m, c, p, cm, s, 1, KernelSetup::make("nccl", {}, "fp8", 24, "test"));
   for (int step = 0; step < 5; ++step) {
     const StepPlan plan = planner.next_step(); // kept alive: a range-for over a temporary's member dangles
     for (const auto& lt : plan.micro[0].layers) {
       CHECK(lt.pairs_local_node == lt.pairs_total);
-      CHECK(lt.tokens_inter_node == 0);
+      CHECK(lt.comm.units_inter_node == 0);
     }
   }
 }

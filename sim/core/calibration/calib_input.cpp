@@ -95,8 +95,15 @@ const std::vector<std::string>& measurement_ops()
 {
   static const std::vector<std::string> ops = {"alltoall",   "alltoallv",      "sendrecv", "all_reduce",
                                                "all_gather", "reduce_scatter", "p2p",      "gemm",
-                                               "hbm"};
+                                               "hbm",        "ll_dispatch",    "ll_combine", "normal_dispatch",
+                                               "normal_combine", "moe_experts"};
   return ops;
+}
+
+bool is_moe_op(const std::string& op)
+{
+  return op == "ll_dispatch" || op == "ll_combine" || op == "normal_dispatch" || op == "normal_combine" ||
+         op == "moe_experts";
 }
 
 double dtype_bytes(const std::string& dtype)
@@ -429,15 +436,31 @@ CalibInput read_calib_input(const std::string& path)
     throw InputError(path, "", "empty file: expected a nccl-tests log, a calib JSON file or a calibration CSV");
   if (text[first] == '{')
     in = parse_calib_json(text, path);
-  else if (text.compare(first, 10, "framework,") == 0)
-    in = parse_nccl_perf_csv(text, path);
+  else if (text.compare(first, 10, "framework,") == 0) {
+    const std::string header = text.substr(first, text.find('\n', first) - first);
+    const std::string kind = aiconfigurator_csv_kind(header);
+    if (kind == "aiconfigurator-deepep-csv")
+      in = parse_aiconfigurator_deepep_csv(text, path);
+    else if (kind == "aiconfigurator-moe-csv")
+      in = parse_aiconfigurator_moe_csv(text, path);
+    else
+      in = parse_nccl_perf_csv(text, path);
+  } else if (text.find("Dispatch bandwidth:") != std::string::npos ||
+             text.find("[tuning] Best dispatch") != std::string::npos ||
+             text.find("[tuning] Best combine") != std::string::npos)
+    in = parse_deepep_test_log(text, path);
+  else if (text.find("\nep,dispatch_latency_us") != std::string::npos || text.rfind("ep,dispatch_latency_us", first) == first ||
+           text.find("type,ep,dispatch_bottleneck_GBps") != std::string::npos ||
+           text.find("arch,nic,topo,dispatch_GBps") != std::string::npos)
+    in = parse_deepep_readme_csv(text, path);
   else if (text.find("layout,groups,m_per_group") != std::string::npos)
     in = parse_deepgemm_csv(text, path);
   else if (text.find("nccl-tests") != std::string::npos || text.find("Collective test starting") != std::string::npos)
     in = parse_nccl_tests_log(text, path);
   else
     throw InputError(path, "", "unknown format: expected a nccl-tests log ('# nccl-tests version ...'), a calib "
-                               "JSON file (schema moesim-calib/1), an aiconfigurator NCCL CSV or a DeepGEMM CSV");
+                               "JSON file (schema moesim-calib/1), an aiconfigurator CSV (NCCL, DeepEP, MoE), a "
+                               "DeepGEMM or DeepEP README CSV, or DeepEP test output (docs/calibration.md)");
   in.sha256 = sha256_file(path);
   return in;
 }

@@ -25,7 +25,21 @@ struct Measurement {
   double m = 0, n = 0, k = 0;
   int groups = 1;
   std::string gpu_name; ///< GPU model where the source names it
+  // DeepEP kernels and MoE layers (ops ll_dispatch, ll_combine, normal_dispatch, normal_combine, moe_experts): one
+  // operation on nodes x gpus_per_node GPUs (expert parallelism over all of them).
+  int tokens = 0;       ///< tokens per GPU
+  int hidden = 0, top_k = 0, experts = 0;
+  int inter = 0;        ///< moe_experts: expert intermediate size
+  int kernel_sms = 0;   ///< normal kernels: SMs given to the kernel
+  std::string routing;  ///< the benchmark's routing (OpRouting names: deepep-test, balanced, power_law:1.01, ...)
+  /// "time" (time_s), or a bandwidth the source gives instead of a time: "rdma_bandwidth" / "nvl_bandwidth"
+  /// (bandwidth_Bps: bytes per GPU over RDMA / NVLink divided by the time, as DeepEP's tests count them).
+  std::string metric = "time";
+  double bandwidth_Bps = 0;
 };
+
+/// True for the DeepEP and MoE-layer operations (simulated as single operations, fitted by parameters).
+bool is_moe_op(const std::string& op);
 
 /// Operation names moesim understands: alltoall, alltoallv (skewed per-peer sizes), sendrecv, all_reduce,
 /// all_gather, reduce_scatter, p2p (one transfer between two ranks), gemm, hbm (device memory copy; bytes = bytes
@@ -45,11 +59,19 @@ struct CalibInput {
 /// files and files without measurements.
 CalibInput read_calib_input(const std::string& path);
 
-/// Parsers by format (text already read; `path` names it in errors).
+/// Parsers by format (text already read; `path` names it in errors). moe_input.cpp: aiconfigurator's DeepEP
+/// (low-latency, normal) and MoE-layer tables, DeepEP's README tables (as transcribed CSV), DeepEP's test output.
 CalibInput parse_nccl_tests_log(const std::string& text, const std::string& path);
 CalibInput parse_calib_json(const std::string& text, const std::string& path);
 CalibInput parse_nccl_perf_csv(const std::string& text, const std::string& path);
 CalibInput parse_deepgemm_csv(const std::string& text, const std::string& path);
+CalibInput parse_aiconfigurator_deepep_csv(const std::string& text, const std::string& path);
+CalibInput parse_aiconfigurator_moe_csv(const std::string& text, const std::string& path);
+CalibInput parse_deepep_readme_csv(const std::string& text, const std::string& path);
+CalibInput parse_deepep_test_log(const std::string& text, const std::string& path);
+/// The format of an aiconfigurator CSV from its header ("nccl-perf-csv", "aiconfigurator-deepep-csv",
+/// "aiconfigurator-moe-csv"), "" when the header is none of them.
+std::string aiconfigurator_csv_kind(const std::string& header_line);
 
 /// Bytes of one element of a NCCL / nccl-tests data type name ("half", "float", "int8", "bfloat16", "double",
 /// ...); 0 for unknown names.

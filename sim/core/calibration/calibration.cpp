@@ -1,5 +1,6 @@
 #include "core/calibration/calibration.hpp"
 
+#include "core/calibration/moe_fit.hpp"
 #include "core/compute/compute_model.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/json_util.hpp"
@@ -21,7 +22,9 @@ constexpr const char* kBwInter = "moesim_bandwidth_factor_inter";
 constexpr const char* kOverheadIntra = "moesim_overhead_intra_s";
 constexpr const char* kOverheadInter = "moesim_overhead_inter_s";
 constexpr const char* kOpPrefix = "moesim_op_factor_"; // + op + "_" + nodes + "x" + gpus_per_node
-constexpr const char* kGemmPrefix = "moesim_gemm_efficiency_"; // + dtype
+constexpr const char* kGemmPrefix = "moesim_gemm_efficiency_"; // + dtype: no longer read (recalibrate)
+constexpr const char* kKernelPrefix = "moesim_kernel_";        // + kernel ('_' for '-') + "_" + parameter
+constexpr const char* kComputePrefix = "moesim_";              // + compute_param_specs() name
 constexpr const char* kOpOverheadPrefix = "moesim_op_overhead_";  // + op + "_" + shape, seconds
 
 // Factors are solved in [kMinFactor, kMaxFactor]: link values are the best goodput measured, so a factor well
@@ -62,7 +65,7 @@ std::string fmt(const char* f, double v)
   return buf;
 }
 
-bool is_collective(const std::string& op) { return op != "gemm" && op != "hbm"; }
+bool is_collective(const std::string& op) { return op != "gemm" && op != "hbm" && !is_moe_op(op); }
 
 std::string shape(const Measurement& m) { return std::to_string(m.nodes) + "x" + std::to_string(m.gpus_per_node); }
 
@@ -71,7 +74,25 @@ std::string shape(const Measurement& m) { return std::to_string(m.nodes) + "x" +
 bool PlatformCalibration::empty() const
 {
   return bandwidth_intra.empty() && bandwidth_inter.empty() && overhead_intra_s == 0 && overhead_inter_s == 0 &&
-         op_factor.empty() && op_overhead_s.empty() && gemm_efficiency.empty();
+         op_factor.empty() && op_overhead_s.empty() && kernel_params.empty() && compute.empty();
+}
+
+void PlatformCalibration::apply_compute(ComputeParams& c) const
+{
+  if (compute.empty())
+    return;
+  KernelParams p = compute_params_of(c);
+  for (const auto& [k, v] : compute)
+    p[k] = v;
+  set_compute_params(c, p);
+}
+
+KernelSetup PlatformCalibration::kernel(const std::string& name, const std::string& dispatch_dtype, int kernel_sms,
+                                        const std::string& where) const
+{
+  auto it = kernel_params.find(name);
+  return KernelSetup::make(name, it == kernel_params.end() ? KernelParams{} : it->second, dispatch_dtype, kernel_sms,
+                           where);
 }
 
 std::map<std::string, std::string> PlatformCalibration::to_props() const
@@ -83,8 +104,11 @@ std::map<std::string, std::string> PlatformCalibration::to_props() const
     p[kBwInter] = bandwidth_inter.to_string();
   p[kOverheadIntra] = fmt("%.6g", overhead_intra_s);
   p[kOverheadInter] = fmt("%.6g", overhead_inter_s);
-  if (!gemm_efficiency.empty())
-    p[kGemmPrefix + gemm_dtype] = gemm_efficiency.to_string();
+  for (const auto& [name, v] : compute)
+    p[kComputePrefix + name] = fmt("%.6g", v);
+  for (const auto& [kernel, params] : kernel_params)
+    for (const auto& [name, v] : params)
+      p[kernel_param_property(kernel, name)] = fmt("%.6g", v);
   for (const auto& [key, table] : op_factor) {
     std::string name = key;
     std::replace(name.begin(), name.end(), '/', '_');
@@ -102,6 +126,19 @@ PlatformCalibration PlatformCalibration::from_props(const std::map<std::string, 
                                                   const std::string& file)
 {
   PlatformCalibration c;
+  auto number = [&](const std::string& key, const std::string& v) {
+    char* end = nullptr;
+    const double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(x) || x < 0)
+      throw InputError(file, "zone property '" + key + "'", "expected a non-negative number, found '" + v + "'");
+    return x;
+  };
+  auto is_compute_key = [&](const std::string& key) {
+    for (const auto& spec : compute_param_specs())
+      if (key == kComputePrefix + spec.name)
+        return true;
+    return false;
+  };
   auto seconds = [&](const std::string& key, const std::string& v) {
     char* end = nullptr;
     const double s = std::strtod(v.c_str(), &end);
@@ -122,10 +159,36 @@ PlatformCalibration PlatformCalibration::from_props(const std::map<std::string, 
     } else if (key == kOverheadInter) {
       c.overhead_inter_s = seconds(key, value);
     } else if (key.rfind(kGemmPrefix, 0) == 0) {
-      c.gemm_dtype = key.substr(std::string(kGemmPrefix).size());
-      if (c.gemm_dtype != "fp8" && c.gemm_dtype != "bf16")
-        throw InputError(file, place, "expected moesim_gemm_efficiency_fp8 or moesim_gemm_efficiency_bf16");
-      c.gemm_efficiency = FactorTable::parse(value, file, place);
+      throw InputError(file, place, "a GEMM efficiency table is no longer read (it counted memory-bound time twice): "
+                                    "recalibrate with moesim calibrate, which fits moesim_hbm_efficiency and the "
+                                    "moesim_expert_* parameters of the grouped-GEMM model");
+    } else if (key.rfind(kKernelPrefix, 0) == 0) {
+      bool matched = false;
+      for (const auto& [name, entry] : A2aKernelRegistry::instance().entries()) {
+        const std::string prefix = kernel_param_property(name, "");
+        if (key.rfind(prefix, 0) != 0)
+          continue;
+        const std::string param = key.substr(prefix.size());
+        KernelParams one{{param, number(key, value)}};
+        resolve_kernel_params(*entry.fn(), one, file + ": " + place); // unknown names and ranges are errors
+        c.kernel_params[name][param] = one.at(param);
+        matched = true;
+        break;
+      }
+      if (!matched) {
+        std::string known;
+        for (const auto& [name, entry] : A2aKernelRegistry::instance().entries())
+          known += (known.empty() ? "" : ", ") + kernel_param_property(name, "<param>");
+        throw InputError(file, place, "unknown kernel (expected " + known + ")");
+      }
+    } else if (is_compute_key(key)) {
+      const std::string name = key.substr(std::string(kComputePrefix).size());
+      const double v = number(key, value);
+      for (const auto& spec : compute_param_specs())
+        if (spec.name == name && !(v >= spec.lo && v <= spec.hi))
+          throw InputError(file, place, "expected " + spec.unit + " in [" + fmt("%g", spec.lo) + ", " +
+                                            fmt("%g", spec.hi) + "], found '" + value + "'");
+      c.compute[name] = v;
     } else if (key.rfind(kOpPrefix, 0) == 0 || key.rfind(kOpOverheadPrefix, 0) == 0) {
       const bool is_overhead = key.rfind(kOpOverheadPrefix, 0) == 0;
       std::string rest = key.substr(std::string(is_overhead ? kOpOverheadPrefix : kOpPrefix).size());
@@ -160,7 +223,8 @@ PlatformCalibration PlatformCalibration::from_props(const std::map<std::string, 
       throw InputError(file, place,
                        "unknown moesim property (expected moesim_bandwidth_factor_intra/_inter, "
                        "moesim_overhead_intra_s/_inter_s, moesim_op_factor_<op>_<shape>, moesim_op_overhead_<op>_<shape>, "
-                       "moesim_gemm_efficiency_<dtype>)");
+                       "moesim_kernel_<kernel>_<param>, moesim_hbm_efficiency, moesim_expert_fixed_s, "
+                       "moesim_expert_group_s, moesim_expert_flop_efficiency)");
     }
   }
   return c;
@@ -239,28 +303,60 @@ CollectivePattern measurement_pattern(const Measurement& m, int platform_gpus_pe
 
 std::vector<bool> every_other_holdout(const std::vector<Measurement>& ms)
 {
+  // The size a series runs over: m for GEMMs, tokens per GPU for DeepEP and MoE-layer operations, bytes otherwise.
+  auto size_of = [](const Measurement& m) {
+    return m.op == "gemm" ? m.m : is_moe_op(m.op) ? static_cast<double>(m.tokens) : m.bytes;
+  };
   std::map<std::string, std::vector<size_t>> series;
   for (size_t i = 0; i < ms.size(); ++i) {
     const auto& m = ms[i];
-    series[m.source + "|" + m.op + "|" + std::to_string(m.nodes) + "x" + std::to_string(m.gpus_per_node) + "|" +
-           m.dtype + "|" + m.layout]
-        .push_back(i);
+    std::string key = m.source + "|" + m.op + "|" + std::to_string(m.nodes) + "x" + std::to_string(m.gpus_per_node) +
+                      "|" + m.dtype + "|" + m.layout;
+    if (is_moe_op(m.op))
+      key += "|" + std::to_string(m.hidden) + "|" + std::to_string(m.top_k) + "|" + std::to_string(m.experts) + "|" +
+             std::to_string(m.inter) + "|" + std::to_string(m.kernel_sms) + "|" + m.routing;
+    series[key].push_back(i);
   }
   std::vector<bool> out(ms.size(), false);
   for (auto& [key, idx] : series) {
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) {
-      const double ka = ms[a].op == "gemm" ? ms[a].m : ms[a].bytes, kb = ms[b].op == "gemm" ? ms[b].m : ms[b].bytes;
-      return ka < kb;
-    });
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return size_of(ms[a]) < size_of(ms[b]); });
     // Sizes, not rows: repeats of one size stay together.
     std::vector<double> sizes;
     for (size_t i : idx) {
-      const double k = ms[i].op == "gemm" ? ms[i].m : ms[i].bytes;
+      const double k = size_of(ms[i]);
       if (sizes.empty() || k != sizes.back())
         sizes.push_back(k);
       out[i] = (sizes.size() - 1) % 2 == 1;
     }
   }
+  return out;
+}
+
+std::vector<bool> every_other_shape_holdout(const std::vector<Measurement>& ms)
+{
+  // (source, op) -> shape key -> measurements, shapes in first-seen order.
+  std::map<std::string, std::vector<std::string>> shapes;
+  std::map<std::string, std::vector<size_t>> members;
+  for (size_t i = 0; i < ms.size(); ++i) {
+    const auto& m = ms[i];
+    if (!is_moe_op(m.op))
+      continue;
+    // Dispatch and combine of one shape share it: strip the phase from the op.
+    const std::string family = m.op.substr(0, m.op.find('_'));
+    const std::string group = m.source + "|" + family;
+    const std::string shape = std::to_string(m.nodes) + "x" + std::to_string(m.gpus_per_node) + "|" +
+                              std::to_string(m.hidden) + "|" + std::to_string(m.top_k) + "|" +
+                              std::to_string(m.experts) + "|" + std::to_string(m.inter) + "|" + m.routing;
+    auto& list = shapes[group];
+    if (std::find(list.begin(), list.end(), shape) == list.end())
+      list.push_back(shape);
+    members[group + "#" + shape].push_back(i);
+  }
+  std::vector<bool> out(ms.size(), false);
+  for (const auto& [group, list] : shapes)
+    for (size_t s = 1; s < list.size(); s += 2)
+      for (size_t i : members[group + "#" + list[s]])
+        out[i] = true;
   return out;
 }
 
@@ -276,7 +372,7 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
 {
   CalibrationResult r;
   r.platform = base;
-  int max_nodes = 1, max_gpn = 1;
+  int max_nodes = 1, max_gpn = 0;
   std::vector<double> intra_goodput, inter_goodput, hbm;
   for (size_t i = 0; i < ms.size(); ++i) {
     const auto& m = ms[i];
@@ -284,7 +380,7 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
     p.m = m;
     p.held_out = held_out[i];
     r.points.push_back(p);
-    if (m.op != "gemm" && m.op != "hbm") {
+    if (is_collective(m.op)) {
       max_nodes = std::max(max_nodes, m.nodes);
       max_gpn = std::max(max_gpn, m.gpus_per_node);
     }
@@ -299,34 +395,29 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
       hbm.push_back(m.bytes / m.time_s);
   }
   r.platform.nodes = max_nodes;
-  r.platform.gpus_per_node = max_gpn;
-  if (!intra_goodput.empty()) {
-    r.platform.nvlink_Bps = top_median(intra_goodput);
-    r.notes.push_back("NVLink bandwidth " + fmt("%.4g", r.platform.nvlink_Bps / 1e9) +
-                      " GB/s per GPU and direction: best single-node alltoall goodput (" +
-                      std::to_string(intra_goodput.size()) + " measurements)");
-  } else {
-    r.notes.push_back("no single-node alltoall measured: NVLink bandwidth kept at " +
-                      fmt("%.4g", base.nvlink_Bps / 1e9) + " GB/s (datasheet)");
-  }
-  if (!inter_goodput.empty()) {
-    r.platform.nic_Bps = top_median(inter_goodput);
-    r.platform.pcie_Bps = std::max(r.platform.pcie_Bps, r.platform.nic_Bps);
-    r.notes.push_back("NIC bandwidth " + fmt("%.4g", r.platform.nic_Bps / 1e9) +
-                      " GB/s per GPU and direction: best multi-node alltoall goodput over the network (" +
-                      std::to_string(inter_goodput.size()) + " measurements)");
-  } else {
-    r.notes.push_back("no multi-node alltoall measured: NIC bandwidth kept at " + fmt("%.4g", base.nic_Bps / 1e9) +
-                      " GB/s (datasheet)");
-  }
-  if (!hbm.empty()) {
-    r.platform.gpu.hbm_bandwidth_Bps = top_median(hbm);
-    r.notes.push_back("HBM bandwidth " + fmt("%.4g", r.platform.gpu.hbm_bandwidth_Bps / 1e9) +
-                      " GB/s: best copy-kernel bandwidth");
-  } else {
-    r.notes.push_back("no HBM copy measured: HBM bandwidth kept at " +
-                      fmt("%.4g", base.gpu.hbm_bandwidth_Bps / 1e9) + " GB/s (datasheet)");
-  }
+  r.platform.gpus_per_node = max_gpn > 0 ? max_gpn : base.gpus_per_node; // no collective: the base node
+  // Links and HBM keep their datasheet values: they are what every kernel family shares, and each family's
+  // goodput below them is its own (NCCL's in the factor tables, DeepEP's in its kernel parameters, the grouped
+  // GEMMs' in the HBM efficiency). The best goodputs measured are reported.
+  if (!intra_goodput.empty())
+    r.notes.push_back("NVLink " + fmt("%.4g", r.platform.nvlink_Bps / 1e9) + " GB/s per GPU and direction "
+                      "(datasheet); best single-node NCCL alltoall goodput " +
+                      fmt("%.4g", top_median(intra_goodput) / 1e9) + " GB/s (" + std::to_string(intra_goodput.size()) +
+                      " measurements), carried by the NCCL factors");
+  else
+    r.notes.push_back("no single-node alltoall measured: NVLink " + fmt("%.4g", base.nvlink_Bps / 1e9) +
+                      " GB/s (datasheet), no NCCL factor inside nodes");
+  if (!inter_goodput.empty())
+    r.notes.push_back("NIC " + fmt("%.4g", r.platform.nic_Bps / 1e9) + " GB/s per GPU and direction (datasheet); "
+                      "best multi-node NCCL alltoall goodput over the network " +
+                      fmt("%.4g", top_median(inter_goodput) / 1e9) + " GB/s (" + std::to_string(inter_goodput.size()) +
+                      " measurements), carried by the NCCL factors");
+  else
+    r.notes.push_back("no multi-node alltoall measured: NIC " + fmt("%.4g", base.nic_Bps / 1e9) +
+                      " GB/s (datasheet), no NCCL factor between nodes");
+  if (!hbm.empty())
+    r.notes.push_back("HBM copy bandwidth measured up to " + fmt("%.4g", top_median(hbm) / 1e9) +
+                      " GB/s: fitted as the HBM efficiency with the MoE and GEMM measurements");
   // Message overheads: the small-message floor of alltoall (the bandwidth term is below 10% of the time there),
   // less the route latency the platform already has.
   auto floor_of = [&](bool inter, double bw_Bps, double route_s, double& out) {
@@ -367,10 +458,8 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
 
 std::string factor_table_name(const Measurement& m, int platform_gpus_per_node)
 {
-  if (m.op == "hbm")
-    return "";
-  if (m.op == "gemm")
-    return "gemm/" + m.dtype;
+  if (m.op == "hbm" || m.op == "gemm" || is_moe_op(m.op))
+    return ""; // fitted as operations by parameters (moe_fit.hpp)
   if (m.op == "alltoall" && m.gpus_per_node == platform_gpus_per_node)
     return m.nodes > 1 ? "network/inter" : "network/intra";
   // Reductions run arithmetic whose speed depends on the data type (int8 sums are slower than half on H100).
@@ -617,29 +706,6 @@ void solve_point(CalibrationResult& r, const std::string& table, FitPoint& p, co
   }
 }
 
-/// GEMM efficiency: achieved / peak FLOP/s by tokens per expert, for the dtype with the most measurements.
-void fit_gemm_efficiency(CalibrationResult& r)
-{
-  std::map<std::string, int> dtypes;
-  for (const auto& p : r.points)
-    if (p.m.op == "gemm" && !p.held_out)
-      ++dtypes[p.m.dtype];
-  if (dtypes.empty())
-    return;
-  r.network.gemm_dtype =
-      std::max_element(dtypes.begin(), dtypes.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-  auto pts = points_of(r, "gemm/" + r.network.gemm_dtype);
-  const double peak = gemm_peak_flops(r.platform.gpu, r.network.gemm_dtype);
-  for (auto* p : pts) {
-    p->table = "gemm/" + r.network.gemm_dtype;
-    p->key = p->m.m;
-    p->factor = 2.0 * p->m.m * p->m.n * p->m.k * p->m.groups / p->m.time_s / peak;
-  }
-  r.network.gemm_efficiency = build_table(pts);
-  r.notes.push_back("GEMM efficiency (" + r.network.gemm_dtype + ", achieved / " + fmt("%.4g", peak / 1e12) +
-                    " TFLOP/s peak) by tokens per expert from " + std::to_string(pts.size()) + " measurements");
-}
-
 } // namespace
 
 void fit_factors(CalibrationResult& r, const CollectiveSimulator& simulate)
@@ -661,7 +727,6 @@ void fit_factors(CalibrationResult& r, const CollectiveSimulator& simulate)
     else
       r.network.op_factor[table] = t;
   }
-  fit_gemm_efficiency(r);
   for (auto& p : r.points)
     if (p.outlier)
       r.notes.push_back("outlier rejected: " + p.m.source + " line " + std::to_string(p.m.line) + " (" + p.m.op +
@@ -671,15 +736,13 @@ void fit_factors(CalibrationResult& r, const CollectiveSimulator& simulate)
 double simulate_measurement(const Measurement& m, const CalibrationResult& r, int platform_gpus_per_node,
                             const CollectiveSimulator& simulate)
 {
-  if (m.op == "hbm")
-    return m.bytes / r.platform.gpu.hbm_bandwidth_Bps;
-  if (m.op == "gemm") {
-    // The compute model's own conversion (ComputeParams::peak_equivalent_flops), as moesim run applies it.
+  if (m.op == "hbm") {
     ComputeParams cp;
-    if (m.dtype == r.network.gemm_dtype)
-      cp.expert_gemm_efficiency = r.network.gemm_efficiency;
-    return cp.peak_equivalent_flops(2.0 * m.m * m.n * m.k * m.groups, m.m) / gemm_peak_flops(r.platform.gpu, m.dtype);
+    r.network.apply_compute(cp);
+    return m.bytes / (cp.hbm_efficiency * r.platform.gpu.hbm_bandwidth_Bps);
   }
+  if (m.op == "gemm" || is_moe_op(m.op))
+    throw InternalError("simulate_measurement: " + m.op + " measurements are simulated as operations (MoeCase)");
   CollectivePattern pat = measurement_pattern(m, platform_gpus_per_node);
   const std::string table = factor_table_name(m, platform_gpus_per_node);
   double op_factor = 1.0;
@@ -706,7 +769,9 @@ void write_record_platform(const PlatformParams& p, const PlatformCalibration& n
                         {"peak_flops_bf16", p.gpu.peak_flops_bf16},
                         {"peak_flops_fp8", p.gpu.peak_flops_fp8},
                         {"hbm_bandwidth_Bps", p.gpu.hbm_bandwidth_Bps},
-                        {"hbm_capacity_bytes", p.gpu.hbm_capacity_bytes}};
+                        {"hbm_capacity_bytes", p.gpu.hbm_capacity_bytes},
+                        {"sm_count", p.gpu.sm_count},
+                        {"gpu_model", p.gpu.model}};
   record["zone_properties"] = network.to_props();
 }
 
@@ -736,6 +801,9 @@ PlatformParams read_record_platform(const std::string& file)
   p.gpu.peak_flops_fp8 = pl.get_double("peak_flops_fp8");
   p.gpu.hbm_bandwidth_Bps = pl.get_double("hbm_bandwidth_Bps");
   p.gpu.hbm_capacity_bytes = pl.get_double("hbm_capacity_bytes");
+  if (pl.has("sm_count"))
+    p.gpu.sm_count = pl.get_int("sm_count", 1);
+  p.gpu.model = pl.has("gpu_model") ? pl.get_string("gpu_model") : "";
   if (!root.has("zone_properties") || !root.node()["zone_properties"].is_object())
     root.fail("zone_properties", "expected an object of strings");
   for (const auto& [k, v] : root.node()["zone_properties"].items()) {

@@ -5,6 +5,8 @@
 #include "core/calibration/calib_input.hpp"
 #include "core/cluster/factor_table.hpp"
 #include "core/cluster/platform_gen.hpp"
+#include "core/comm/a2a_kernel.hpp"
+#include "core/compute/compute_model.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -16,11 +18,12 @@
 
 namespace moesim {
 
-/// What a calibrated platform adds to its links and GPUs, stored as properties of its root zone. Network: applied
-/// to every message by both communication models: the message's bytes are divided by the bandwidth factor of its
-/// size (goodput below link rate: protocol, chunking, synchronisation), and the overhead is added to its route
-/// latency (kernel launch and the handshake of NCCL-like transports). Compute: the achieved fraction of peak
-/// FLOP/s of expert GEMMs by tokens per expert.
+/// What a calibrated platform adds to its links and GPUs, stored as properties of its root zone. NCCL: applied to
+/// every message of NCCL-like kernels (the `nccl` all-to-all kernel and `calibrate validate`'s collectives) by both
+/// communication models: the message's bytes are divided by the bandwidth factor of its size (goodput below link
+/// rate: protocol, chunking, synchronisation), and the overhead is added to its route latency (kernel launch and
+/// the handshake of NCCL-like transports). All-to-all kernels: the parameters of each kernel model
+/// (`moesim_kernel_<kernel>_<param>`). Compute: HBM efficiency and the grouped-GEMM model's parameters.
 struct PlatformCalibration {
   FactorTable bandwidth_intra; ///< by message bytes, messages between GPUs of one node
   FactorTable bandwidth_inter; ///< messages between nodes
@@ -32,10 +35,17 @@ struct PlatformCalibration {
   std::map<std::string, FactorTable> op_factor;
   /// Message overhead of those operations (same keys), where their small sizes were measured; seconds.
   std::map<std::string, double> op_overhead_s;
-  FactorTable gemm_efficiency; ///< achieved / peak FLOP/s by tokens per expert, GEMMs of gemm_dtype
-  std::string gemm_dtype;      ///< "fp8" or "bf16"; empty = no GEMM calibration
+  /// Kernel name -> its calibrated parameters (a subset of the kernel's: the others keep their defaults).
+  std::map<std::string, KernelParams> kernel_params;
+  /// Compute calibration (compute_param_specs names: hbm_efficiency, expert_fixed_s, ...); empty = datasheet roofline.
+  KernelParams compute;
 
   bool empty() const;
+  /// The compute model's parameters under this calibration (the defaults where it has none).
+  void apply_compute(ComputeParams& c) const;
+  /// A kernel set up with this calibration's parameters for it (`where` names the platform in errors).
+  KernelSetup kernel(const std::string& name, const std::string& dispatch_dtype, int kernel_sms,
+                     const std::string& where) const;
   double bandwidth_factor(bool inter_node, double bytes) const
   {
     return inter_node ? bandwidth_inter.eval(bytes) : bandwidth_intra.eval(bytes);
@@ -88,20 +98,25 @@ struct CalibrationResult {
 
 /// Marks every other size of each series (same source, op, shape, dtype) as held out.
 std::vector<bool> every_other_holdout(const std::vector<Measurement>& ms);
+/// Marks every other shape of the DeepEP and MoE-layer operations as held out: of each source and op, the series
+/// (hidden, top-k, experts, nodes, ...) in their order, every size of the series. Generalisation to shapes the fit
+/// has not seen (other expert counts, hidden sizes, node counts). Other measurements are not held out.
+std::vector<bool> every_other_shape_holdout(const std::vector<Measurement>& ms);
 
 /// Stage 1: link values and overheads read directly from the measurements (large-message goodput, small-message
 /// floor). `base` gives the values nothing measured (PCIe, spine, GPU peaks).
 CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std::vector<bool>& held_out,
                                   const PlatformParams& base);
 /// Stage 2: factor tables, each measurement solved through `simulate` on the stage-1 platform (bisection on its
-/// factor), medians over repeats, outliers rejected.
+/// factor), medians over repeats, outliers rejected. DeepEP, MoE-layer and GEMM measurements are fitted apart
+/// (moe_fit.hpp).
 void fit_factors(CalibrationResult& r, const CollectiveSimulator& simulate);
 
 /// The factor table a measurement determines ("" for none): "network/intra" and "network/inter" for all-to-alls
 /// on whole nodes of the platform, "<op>/<nodes>x<gpus>" for other collectives, "gemm/<dtype>".
 std::string factor_table_name(const Measurement& m, int platform_gpus_per_node);
-/// Simulated time of a measurement under a calibration (collectives through `simulate`; gemm and hbm from the
-/// platform's GPU values and the efficiency table).
+/// Simulated time of a collective or hbm measurement under a calibration (collectives through `simulate`, hbm from
+/// the platform's GPU values and HBM efficiency). DeepEP, MoE-layer and GEMM measurements: MoeCase.
 double simulate_measurement(const Measurement& m, const CalibrationResult& r, int platform_gpus_per_node,
                             const CollectiveSimulator& simulate);
 

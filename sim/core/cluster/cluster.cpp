@@ -16,7 +16,48 @@ GpuInfo h100_sxm()
   g.peak_flops_fp8 = 1979e12;
   g.hbm_bandwidth_Bps = 3.35e12;
   g.hbm_capacity_bytes = 80e9;
+  g.sm_count = 132;
+  g.model = "H100-SXM";
   return g;
+}
+
+const std::vector<GpuPreset>& gpu_presets()
+{
+  static const std::vector<GpuPreset> presets = [] {
+    std::vector<GpuPreset> v;
+    GpuPreset h100{"h100", h100_sxm(), 450e9, 50e9,
+                   "NVIDIA H100 datasheet (SXM5 80 GB: 989/1979 TFLOP/s dense BF16/FP8, 3.35 TB/s HBM3, NVLink4 "
+                   "900 GB/s), DGX H100: one ConnectX-7 400 Gb/s per GPU"};
+    v.push_back(h100);
+    GpuPreset h200 = h100;
+    h200.name = "h200";
+    h200.gpu.model = "H200-SXM";
+    h200.gpu.hbm_bandwidth_Bps = 4.8e12;
+    h200.gpu.hbm_capacity_bytes = 141.0 * 1073741824.0;
+    h200.source = "NVIDIA H200 datasheet (SXM 141 GB HBM3e, 4.8 TB/s; compute and NVLink as H100), "
+                  "data/calib/aiconfigurator-h200/h200_sxm.yaml (mem_capacity 141 GiB, 400 Gb/s NIC per GPU)";
+    v.push_back(h200);
+    GpuPreset h800 = h100;
+    h800.name = "h800";
+    h800.gpu.model = "H800-SXM";
+    h800.nvlink_Bps = 200e9;
+    h800.source = "H800 SXM5 80 GB: H100 compute and HBM3 with NVLink at 400 GB/s (200 GB/s per direction; DeepEP "
+                  "README: ~160 GB/s reached), one ConnectX-7 400 Gb/s per GPU (DeepEP's and DeepSeek's clusters)";
+    v.push_back(h800);
+    return v;
+  }();
+  return presets;
+}
+
+const GpuPreset& gpu_preset(const std::string& name)
+{
+  std::string known;
+  for (const auto& p : gpu_presets()) {
+    if (p.name == name)
+      return p;
+    known += (known.empty() ? "" : ", ") + p.name;
+  }
+  throw UsageError("unknown GPU preset '" + name + "' (known: " + known + ")");
 }
 
 namespace {
@@ -61,6 +102,13 @@ Cluster Cluster::from_hosts(const std::vector<HostProperties>& hosts, const std:
     g.peak_flops_fp8 = number_prop(h, prop::flops_fp8, file, true);
     g.hbm_bandwidth_Bps = number_prop(h, prop::hbm_bw, file, false);
     g.hbm_capacity_bytes = number_prop(h, prop::hbm_cap, file, false);
+    if (h.properties.count(prop::sm_count)) {
+      g.sm_count = int_prop(h, prop::sm_count, file);
+      if (g.sm_count < 1 || g.sm_count > 4096)
+        throw InputError(file, "host '" + h.name + "', property 'sm_count'", "expected 1..4096 SMs");
+    }
+    if (auto it = h.properties.find(prop::gpu_model); it != h.properties.end())
+      g.model = it->second;
     c.gpus_.push_back(g);
   }
   std::sort(c.gpus_.begin(), c.gpus_.end(), [](const GpuInfo& a, const GpuInfo& b) {

@@ -15,6 +15,8 @@ struct GpuInfo {
   double peak_flops_fp8 = 0;         ///< dense FLOP/s (0 = no FP8 support)
   double hbm_bandwidth_Bps = 0;      ///< bytes/s
   double hbm_capacity_bytes = 0;
+  int sm_count = 132;                ///< streaming multiprocessors (communication kernels size their grids by it)
+  std::string model;                 ///< e.g. "H100-SXM"; "" when the platform does not say
 };
 
 /// Host property names moesim reads (docs/platforms.md).
@@ -25,6 +27,8 @@ inline constexpr const char* flops_bf16 = "peak_flops_bf16";
 inline constexpr const char* flops_fp8 = "peak_flops_fp8";
 inline constexpr const char* hbm_bw = "hbm_bandwidth_Bps";
 inline constexpr const char* hbm_cap = "hbm_capacity_bytes";
+inline constexpr const char* sm_count = "sm_count";   ///< optional, default 132 (Hopper SXM)
+inline constexpr const char* gpu_model = "gpu_model"; ///< optional name of the GPU
 } // namespace prop
 
 struct HostProperties {
@@ -55,5 +59,17 @@ private:
 
 /// Properties of an H100 SXM5 80 GB (NVIDIA datasheet: 989 TFLOP/s dense BF16, 1979 dense FP8, 3.35 TB/s HBM3).
 GpuInfo h100_sxm();
+
+/// A GPU model with the links of the HGX/DGX node it comes in (`moesim platform --gpu NAME`).
+struct GpuPreset {
+  std::string name;      ///< h100, h200, h800
+  GpuInfo gpu;
+  double nvlink_Bps = 0; ///< per GPU and direction
+  double nic_Bps = 0;    ///< per GPU and direction (one NIC per GPU)
+  std::string source;    ///< where the values come from
+};
+const std::vector<GpuPreset>& gpu_presets();
+/// UsageError listing the known names.
+const GpuPreset& gpu_preset(const std::string& name);
 
 } // namespace moesim

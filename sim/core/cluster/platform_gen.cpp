@@ -2,6 +2,7 @@
 
 #include "core/io/errors.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <sstream>
 
@@ -57,6 +58,11 @@ void PlatformParams::validate() const
   non_negative(gpu.peak_flops_fp8, "peak FP8 FLOP/s");
   positive(gpu.hbm_bandwidth_Bps, "HBM bandwidth");
   positive(gpu.hbm_capacity_bytes, "HBM capacity");
+  if (gpu.sm_count < 1 || gpu.sm_count > 4096)
+    throw UsageError("SM count must be between 1 and 4096");
+  for (char c : gpu.model)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      throw UsageError("GPU model name '" + gpu.model + "' may hold letters, digits, '-', '_' and '.' only");
 }
 
 std::string gpu_host_name(int node, int gpu) { return "gpu-" + std::to_string(node) + "-" + std::to_string(gpu); }
@@ -123,7 +129,10 @@ std::string generate_platform_xml(const PlatformParams& p)
            << "      <prop id=\"" << prop::flops_fp8 << "\" value=\"" << num(p.gpu.peak_flops_fp8) << "\"/>\n"
            << "      <prop id=\"" << prop::hbm_bw << "\" value=\"" << num(p.gpu.hbm_bandwidth_Bps) << "\"/>\n"
            << "      <prop id=\"" << prop::hbm_cap << "\" value=\"" << num(p.gpu.hbm_capacity_bytes) << "\"/>\n"
-           << "    </host>\n";
+           << "      <prop id=\"" << prop::sm_count << "\" value=\"" << p.gpu.sm_count << "\"/>\n";
+      if (!p.gpu.model.empty())
+        w.os << "      <prop id=\"" << prop::gpu_model << "\" value=\"" << p.gpu.model << "\"/>\n";
+      w.os << "    </host>\n";
     }
   // Routers: one NVSwitch per node, one NIC per GPU, leaf switches and (when there are several leaves) a spine.
   int leaves = 0;

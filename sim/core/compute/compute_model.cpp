@@ -1,6 +1,8 @@
 #include "core/compute/compute_model.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <utility>
 
 namespace moesim {
 
@@ -61,13 +63,49 @@ Work ComputeModel::routed_experts(const std::vector<int32_t>& tokens_per_local_e
       continue; // an expert with no token reads no weights
     total += n;
     w.flops += 2.0 * p * n;
-    if (!params_.expert_gemm_efficiency.empty())
-      w.peak_flops_equivalent = std::max(0.0, w.peak_flops_equivalent) + params_.peak_equivalent_flops(2.0 * p * n, n);
     w.bytes += p * model_.expert_param_bytes;
   }
   w.bytes += 2.0 * total * model_.hidden_size * kActBytes;
   w.kernels = 3; // grouped GEMM gate/up, activation, grouped GEMM down
   return w;
+}
+
+double ComputeModel::routed_experts_time_s(const std::vector<int32_t>& tokens_per_local_expert, const GpuInfo& gpu) const
+{
+  const double h = static_cast<double>(model_.hidden_size), f = static_cast<double>(model_.expert_ffn_size);
+  const double bw = params_.hbm_efficiency * gpu.hbm_bandwidth_Bps;
+  const double peak = params_.expert_flop_efficiency * peak_flops(gpu, true);
+  const double tile = std::max(1, params_.expert_tile_m);
+  int active = 0;
+  double tokens = 0, tiles = 0;
+  for (int32_t n : tokens_per_local_expert)
+    if (n > 0) {
+      ++active;
+      tokens += n;
+      tiles += std::ceil(n / tile);
+    }
+  double t = 0;
+  if (active > 0) {
+    // Gate/up GEMM: [m x h] x [h x 2f]; down GEMM: [m x f] x [f x h]. Activations in BF16 out, FP8 in.
+    for (auto [n_dim, k_dim] : {std::pair{2 * f, h}, std::pair{h, f}}) {
+      const double bytes = active * n_dim * k_dim * model_.expert_param_bytes + tokens * (k_dim + n_dim * kActBytes);
+      const double flops = 2.0 * n_dim * k_dim * tiles * tile;
+      t += params_.gemm_fixed() + std::max(bytes / bw, flops / peak);
+    }
+  }
+  return t + params_.expert_fixed() + params_.expert_group_s * static_cast<double>(tokens_per_local_expert.size());
+}
+
+double ComputeModel::gemm_time_s(double m, double n, double k, int groups, const std::string& dtype,
+                                 const GpuInfo& gpu) const
+{
+  const double tile = std::max(1, params_.expert_tile_m);
+  const double bytes_per_weight = dtype == "fp8" ? 1.0 : 2.0;
+  const double bytes = groups * (n * k * bytes_per_weight + m * k * bytes_per_weight + m * n * kActBytes);
+  const double flops = 2.0 * groups * std::ceil(m / tile) * tile * n * k;
+  const double peak = params_.expert_flop_efficiency *
+                      (dtype == "fp8" && gpu.peak_flops_fp8 > 0 ? gpu.peak_flops_fp8 : gpu.peak_flops_bf16);
+  return params_.gemm_fixed() + std::max(bytes / (params_.hbm_efficiency * gpu.hbm_bandwidth_Bps), flops / peak);
 }
 
 Work ComputeModel::lm_head(int64_t tokens) const
@@ -89,7 +127,7 @@ double ComputeModel::time_s(const Work& w, const GpuInfo& gpu, bool expert_math)
 {
   if (w.kernels == 0 && w.flops == 0 && w.bytes == 0)
     return 0.0;
-  return std::max(w.timed_flops() / peak_flops(gpu, expert_math), w.bytes / gpu.hbm_bandwidth_Bps) +
+  return std::max(w.flops / peak_flops(gpu, expert_math), w.bytes / (params_.hbm_efficiency * gpu.hbm_bandwidth_Bps)) +
          w.kernels * params_.kernel_overhead_s;
 }
 

@@ -19,17 +19,6 @@ ReplayPhase parse_replay_phase(const std::string& s)
   throw UsageError("unknown replay phase '" + s + "' (expected auto, decode or all)");
 }
 
-DispatchPath parse_dispatch_path(const std::string& s)
-{
-  if (s == "direct")
-    return DispatchPath::Direct;
-  if (s == "hierarchical")
-    return DispatchPath::Hierarchical;
-  throw UsageError("unknown dispatch path '" + s + "' (expected direct or hierarchical)");
-}
-
-std::string dispatch_path_name(DispatchPath p) { return p == DispatchPath::Direct ? "direct" : "hierarchical"; }
-
 std::string replay_phase_name(ReplayPhase p)
 {
   switch (p) {
@@ -38,6 +27,17 @@ std::string replay_phase_name(ReplayPhase p)
     case ReplayPhase::All: return "all";
   }
   return "?";
+}
+
+void cost_layer(const KernelSetup& kernel, const ModelSpec& model, const Cluster& cluster, int gpus, LayerTraffic& lt)
+{
+  const int hidden = static_cast<int>(model.hidden_size);
+  const bool multi_node = (gpus - 1) / cluster.gpus_per_node() > 0;
+  const int sms = cluster.gpu(0).sm_count;
+  lt.dispatch_unit_bytes = kernel.unit_bytes(true, hidden);
+  lt.combine_unit_bytes = kernel.unit_bytes(false, hidden);
+  lt.dispatch_cost = phase_cost(kernel, lt.comm, true, model.num_routed_experts, model.top_k, hidden, sms, multi_node);
+  lt.combine_cost = phase_cost(kernel, lt.comm, false, model.num_routed_experts, model.top_k, hidden, sms, multi_node);
 }
 
 double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int gpu)
@@ -141,9 +141,10 @@ void BatchScheduler::next_step(std::vector<std::vector<int64_t>>& tokens, std::v
 
 DecodePlanner::DecodePlanner(const Trace& trace, const ModelSpec& model, const Cluster& cluster,
                              const Placement& placement, const ComputeModel& compute, BatchScheduler& scheduler,
-                             int micro_batches, DispatchPath path)
+                             int micro_batches, const KernelSetup& kernel)
     : trace_(trace), model_(model), cluster_(cluster), placement_(placement), compute_(compute), scheduler_(scheduler),
-      micro_batches_(micro_batches), path_(path)
+      micro_batches_(micro_batches), kernel_(kernel),
+      traffic_(kernel.kernel->copy_rule(), cluster.num_gpus(), cluster.gpus_per_node())
 {
   if (micro_batches < 1 || micro_batches > scheduler.batch_per_gpu())
     throw UsageError("micro-batches must be between 1 and the batch per GPU");
@@ -187,24 +188,14 @@ void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replica
 
 void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& tokens, LayerTraffic& out)
 {
-  const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts, gpn = cluster_.gpus_per_node();
-  const bool hier = path_ == DispatchPath::Hierarchical;
-  out.out.assign(G, {});
-  out.in.assign(G, {});
-  out.stage1.assign(hier ? G : 0, {});
-  out.stage2.assign(hier ? G : 0, {});
-  out.stage1_in.assign(hier ? G : 0, {});
-  out.stage2_in.assign(hier ? G : 0, {});
+  const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts;
   out.expert_time_s.assign(G, 0.0);
   out.expert_tokens.assign(G, 0);
   std::vector<int64_t> load(G, 0);
-  std::vector<int32_t> row(G, 0), row1(hier ? G : 0, 0);
-  std::vector<int32_t> forward(hier ? static_cast<size_t>(G) * gpn : 0, 0); // [peer][local index of the final GPU]
   std::vector<int32_t> expert_count(static_cast<size_t>(G) * E, 0); // [gpu][expert] tokens
   std::vector<int> dest;
-  std::vector<char> seen(G, 0), seen1(hier ? G : 0, 0);
-  std::vector<int> touched;
   const auto& reps = placement_.replicas[l];
+  traffic_.begin();
   for (int g = 0; g < G; ++g) {
     const int node = cluster_.node_of(g);
     for (int64_t t : tokens[g]) {
@@ -219,70 +210,20 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
           ++out.pairs_local_gpu;
         if (cluster_.node_of(d) == node)
           ++out.pairs_local_node;
-        if (d != g && !seen[d]) { // a token goes once to each destination GPU
-          seen[d] = 1;
-          ++row[d];
-          if (hier) {
-            // Own node: NVLink directly. Other node: once per node to the same-rail peer, which forwards.
-            const int hop = cluster_.node_of(d) == node ? d : cluster_.node_of(d) * gpn + g % gpn;
-            if (!seen1[hop]) {
-              seen1[hop] = 1;
-              ++row1[hop];
-              touched.push_back(hop);
-            }
-            if (hop != d)
-              ++forward[static_cast<size_t>(hop) * gpn + d % gpn];
-          }
-        }
       }
-      for (int i = 0; i < k; ++i)
-        seen[dest[i]] = 0;
-      for (int h : touched)
-        seen1[h] = 0;
-      touched.clear();
+      traffic_.add_token(g, dest.data(), k);
     }
-    for (int d = 0; d < G; ++d)
-      if (row[d] > 0) {
-        out.out[g].emplace_back(d, row[d]);
-        out.in[d].emplace_back(g, row[d]);
-        if (!hier)
-          (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row[d];
-        out.max_message_tokens = std::max(out.max_message_tokens, row[d]);
-        row[d] = 0;
-      }
-    if (hier)
-      for (int d = 0; d < G; ++d)
-        if (row1[d] > 0) {
-          out.stage1[g].emplace_back(d, row1[d]);
-          out.stage1_in[d].emplace_back(g, row1[d]);
-          (cluster_.node_of(d) == node ? out.tokens_intra_node : out.tokens_inter_node) += row1[d];
-          row1[d] = 0;
-        }
+    traffic_.end_gpu(g);
   }
-  if (hier) {
-    // The largest message of the hierarchical path is a stage-1 or stage-2 one.
-    out.max_message_tokens = 0;
-    for (int g = 0; g < G; ++g)
-      for (auto [d, n] : out.stage1[g])
-        out.max_message_tokens = std::max(out.max_message_tokens, n);
-    for (int p = 0; p < G; ++p)
-      for (int j = 0; j < gpn; ++j) {
-        const int32_t n = forward[static_cast<size_t>(p) * gpn + j];
-        if (n > 0) {
-          out.stage2[p].emplace_back(cluster_.node_of(p) * gpn + j, n);
-          out.stage2_in[cluster_.node_of(p) * gpn + j].emplace_back(p, n);
-          out.tokens_intra_node += n;
-          out.max_message_tokens = std::max(out.max_message_tokens, n);
-        }
-      }
-  }
+  traffic_.finish(out.comm);
+  cost_layer(kernel_, model_, cluster_, G, out);
   std::vector<int32_t> local;
   for (int g = 0; g < G; ++g) {
     local.clear();
     for (int e : local_experts_[l][g])
       local.push_back(expert_count[static_cast<size_t>(g) * E + e]);
     out.expert_tokens[g] = load[g];
-    out.expert_time_s[g] = compute_.time_s(compute_.routed_experts(local), cluster_.gpu(g), true);
+    out.expert_time_s[g] = compute_.routed_experts_time_s(local, cluster_.gpu(g));
   }
 }
 

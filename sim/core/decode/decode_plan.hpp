@@ -3,6 +3,7 @@
 // (the admission rule), where each token's experts are (the placement and replica rule), the resulting GPU-to-GPU
 // token counts of dispatch/combine and the per-GPU compute times. docs/model.md describes the rules.
 #include "core/cluster/cluster.hpp"
+#include "core/comm/traffic.hpp"
 #include "core/compute/compute_model.hpp"
 #include "core/policy/policy.hpp"
 #include "core/trace/trace.hpp"
@@ -54,35 +55,25 @@ double weight_bytes_on_gpu(const ModelSpec& model, const Placement& placement, i
 void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
                        const std::string& placement_name, int redundant_per_gpu);
 
-/// Token counts of one MoE layer's dispatch for one micro-batch (combine is its transpose).
+/// One MoE layer of one micro-batch: what its dispatch and combine move (the kernel's units per GPU pair and
+/// stage) and what its experts compute.
 struct LayerTraffic {
-  /// out[src] = (dst, tokens) with dst != src and tokens > 0, ascending dst.
-  std::vector<std::vector<std::pair<int, int32_t>>> out;
-  /// in[dst] = (src, tokens): the transpose of out.
-  std::vector<std::vector<std::pair<int, int32_t>>> in;
+  LayerComm comm;                      ///< dispatch stages; combine runs them backwards (comm/traffic.hpp)
+  PhaseCost dispatch_cost, combine_cost; ///< the kernel's costs of both phases (comm/phase.hpp applies them)
+  double dispatch_unit_bytes = 0, combine_unit_bytes = 0; ///< bytes of one unit of each phase
+  /// `moesim op` isolates one phase: a phase marked here moves nothing and costs nothing, only its flags
+  /// synchronise the GPUs.
+  bool dispatch_idle = false, combine_idle = false;
   std::vector<double> expert_time_s;   ///< [gpu] routed-expert compute time
   std::vector<int64_t> expert_tokens;  ///< [gpu] token-expert pairs computed there
   int64_t pairs_total = 0;             ///< token-expert pairs
   int64_t pairs_local_gpu = 0;         ///< served on the token's own GPU
   int64_t pairs_local_node = 0;        ///< served on the token's node (own GPU included)
-  int64_t tokens_intra_node = 0;       ///< dispatch token copies to other GPUs of the same node
-  int64_t tokens_inter_node = 0;       ///< dispatch token copies to other nodes
-  int32_t max_message_tokens = 0;      ///< largest GPU-to-GPU message
-  /// Hierarchical path only (DeepEP's normal kernels, `--dispatch-path hierarchical`), [src] -> (dst, tokens):
-  /// stage 1 = to the GPUs of the own node over NVLink and to the same-rail GPU (peer) of each other destination
-  /// node over the NIC, a token once per destination node; stage 2 = each peer forwards to the other destination
-  /// GPUs of its node over NVLink, a token once per GPU. Combine runs both backwards (the peer reduces the node's
-  /// results before sending them back once). Empty with the direct path.
-  std::vector<std::vector<std::pair<int, int32_t>>> stage1, stage2;
-  /// Their transposes, [dst] -> (src, tokens) in ascending src, like `in` for `out`.
-  std::vector<std::vector<std::pair<int, int32_t>>> stage1_in, stage2_in;
 };
 
-/// How dispatch/combine data travels: `direct` = a token goes from its GPU to each destination GPU (DeepEP's
-/// low-latency kernels, the default); `hierarchical` = once per destination node over the NIC, then NVLink.
-enum class DispatchPath { Direct, Hierarchical };
-DispatchPath parse_dispatch_path(const std::string& s); ///< UsageError on unknown names
-std::string dispatch_path_name(DispatchPath p);
+/// The kernel's costs and unit sizes of a layer whose counts are in lt.comm, on the first `gpus` GPUs of the cluster
+/// (planner and `moesim op`).
+void cost_layer(const KernelSetup& kernel, const ModelSpec& model, const Cluster& cluster, int gpus, LayerTraffic& lt);
 
 struct MicroBatchPlan {
   std::vector<int64_t> tokens;          ///< [gpu] tokens in this micro-batch
@@ -98,20 +89,22 @@ struct StepPlan {
   std::vector<MicroBatchPlan> micro;    ///< [micro-batch]
 };
 
-struct TrafficParams {
-  double dispatch_bytes_per_token = 0; ///< hidden x dispatch dtype (+ FP8 scales)
-  double combine_bytes_per_token = 0;  ///< hidden x BF16
+/// What the actors replay, step after step (the decode planner; `moesim op` plans a single layer).
+class StepSource {
+public:
+  virtual ~StepSource() = default;
+  virtual StepPlan next_step() = 0;
+  virtual int micro_batches() const = 0;
 };
 
-/// Builds the plan of successive steps: replica choice, dispatch counts, expert times.
-class DecodePlanner {
+/// Builds the plan of successive steps: replica choice, the kernel's message counts and costs, expert times.
+class DecodePlanner final : public StepSource {
 public:
   DecodePlanner(const Trace& trace, const ModelSpec& model, const Cluster& cluster, const Placement& placement,
-                const ComputeModel& compute, BatchScheduler& scheduler, int micro_batches,
-                DispatchPath path = DispatchPath::Direct);
-  StepPlan next_step();
-  int micro_batches() const { return micro_batches_; }
-  DispatchPath dispatch_path() const { return path_; }
+                const ComputeModel& compute, BatchScheduler& scheduler, int micro_batches, const KernelSetup& kernel);
+  StepPlan next_step() override;
+  int micro_batches() const override { return micro_batches_; }
+  const KernelSetup& kernel() const { return kernel_; }
 
   /// Replica choice for one token's experts on `src_gpu` (exposed for tests): fills `dest` with one GPU per expert.
   /// Rule: a copy on the token's GPU, else on its node, else the copy with the fewest tokens so far in this layer
@@ -129,7 +122,8 @@ private:
   const ComputeModel& compute_;
   BatchScheduler& scheduler_;
   int micro_batches_;
-  DispatchPath path_;
+  KernelSetup kernel_;
+  TrafficBuilder traffic_;
   int step_ = 0;
   /// [moe layer][gpu] -> (expert, index in the GPU's local expert list) for the grouped-GEMM token counts
   std::vector<std::vector<std::vector<int>>> local_experts_;

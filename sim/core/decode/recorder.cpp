@@ -77,14 +77,14 @@ void Recorder::plan_metrics(const StepPlan& plan)
       m.batch_tokens += static_cast<double>(t);
     for (size_t li = 0; li < mb.layers.size(); ++li) {
       const auto& lt = mb.layers[li];
-      layer_intra_tokens_[li] += static_cast<double>(lt.tokens_intra_node);
-      layer_inter_tokens_[li] += static_cast<double>(lt.tokens_inter_node);
-      m.dispatch_intra_tokens += static_cast<double>(lt.tokens_intra_node);
-      m.dispatch_inter_tokens += static_cast<double>(lt.tokens_inter_node);
+      layer_intra_tokens_[li] += static_cast<double>(lt.comm.units_intra_node);
+      layer_inter_tokens_[li] += static_cast<double>(lt.comm.units_inter_node);
+      m.dispatch_intra_tokens += static_cast<double>(lt.comm.units_intra_node);
+      m.dispatch_inter_tokens += static_cast<double>(lt.comm.units_inter_node);
       m.pairs_total += static_cast<double>(lt.pairs_total);
       m.pairs_local_gpu += static_cast<double>(lt.pairs_local_gpu);
       m.pairs_local_node += static_cast<double>(lt.pairs_local_node);
-      m.max_message_tokens = std::max<double>(m.max_message_tokens, lt.max_message_tokens);
+      m.max_message_tokens = std::max<double>(m.max_message_tokens, lt.comm.max_message_units);
       for (size_t g = 0; g < lt.expert_tokens.size() && g < static_cast<size_t>(G); ++g)
         layer_gpu_pairs_[li * static_cast<size_t>(G) + g] += static_cast<double>(lt.expert_tokens[g]);
       const double mx = static_cast<double>(*std::max_element(lt.expert_tokens.begin(), lt.expert_tokens.end()));
@@ -104,8 +104,8 @@ void Recorder::plan_metrics(const StepPlan& plan)
     std::vector<double> mat(static_cast<size_t>(G) * G, 0.0);
     for (const auto& mb : plan.micro)
       for (int s = 0; s < G; ++s)
-        for (auto [d, n] : mb.layers[l].out[s])
-          mat[static_cast<size_t>(s) * G + d] += n * shape_.dispatch_bytes_per_token;
+        for (auto [d, n] : mb.layers[l].comm.stages.front().out[s])
+          mat[static_cast<size_t>(s) * G + d] += n * shape_.dispatch_unit_bytes;
     matrices_.push_back(std::move(mat));
     matrix_keys_.emplace_back(plan.step, l);
   }
@@ -160,15 +160,15 @@ Recorder::Summary Recorder::summary() const
     s.tokens_per_s_per_node = s.tokens_per_s / (static_cast<double>(shape_.gpus) / shape_.gpus_per_node);
   }
   if (S > 0) {
-    s.dispatch_intra_bytes_per_step = di * shape_.dispatch_bytes_per_token / S;
-    s.dispatch_inter_bytes_per_step = dx * shape_.dispatch_bytes_per_token / S;
-    s.combine_intra_bytes_per_step = di * shape_.combine_bytes_per_token / S;
-    s.combine_inter_bytes_per_step = dx * shape_.combine_bytes_per_token / S;
+    s.dispatch_intra_bytes_per_step = di * shape_.dispatch_unit_bytes / S;
+    s.dispatch_inter_bytes_per_step = dx * shape_.dispatch_unit_bytes / S;
+    s.combine_intra_bytes_per_step = di * shape_.combine_unit_bytes / S;
+    s.combine_inter_bytes_per_step = dx * shape_.combine_unit_bytes / S;
   }
   s.locality_gpu = pt > 0 ? pg / pt : 0;
   s.locality_node = pt > 0 ? pn / pt : 0;
   s.expert_load_max_over_mean = lrn ? lr / lrn : 0;
-  s.max_message_bytes = mm * shape_.dispatch_bytes_per_token;
+  s.max_message_bytes = mm * shape_.dispatch_unit_bytes;
   return s;
 }
 
@@ -321,14 +321,14 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
       tpot[i] = step_end_[i] - prev;
       prev = step_end_[i];
       tokens[i] = m.batch_tokens;
-      di[i] = m.dispatch_intra_tokens * shape_.dispatch_bytes_per_token;
-      dx[i] = m.dispatch_inter_tokens * shape_.dispatch_bytes_per_token;
-      ci[i] = m.dispatch_intra_tokens * shape_.combine_bytes_per_token;
-      cx[i] = m.dispatch_inter_tokens * shape_.combine_bytes_per_token;
+      di[i] = m.dispatch_intra_tokens * shape_.dispatch_unit_bytes;
+      dx[i] = m.dispatch_inter_tokens * shape_.dispatch_unit_bytes;
+      ci[i] = m.dispatch_intra_tokens * shape_.combine_unit_bytes;
+      cx[i] = m.dispatch_inter_tokens * shape_.combine_unit_bytes;
       lg[i] = m.pairs_total > 0 ? m.pairs_local_gpu / m.pairs_total : 0;
       ln[i] = m.pairs_total > 0 ? m.pairs_local_node / m.pairs_total : 0;
       lr[i] = m.load_ratio_n ? m.load_ratio_sum / m.load_ratio_n : 0;
-      mm[i] = m.max_message_tokens * shape_.dispatch_bytes_per_token;
+      mm[i] = m.max_message_tokens * shape_.dispatch_unit_bytes;
     }
     h5::CompoundWriter steps;
     steps.add_int("step", &step);
@@ -380,8 +380,8 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     std::vector<int64_t> moe_layer(shape_.moe_layers.begin(), shape_.moe_layers.end());
     std::vector<double> lintra, linter;
     for (size_t li = 0; li < shape_.moe_layers.size(); ++li) {
-      lintra.push_back(layer_intra_tokens_[li] * shape_.dispatch_bytes_per_token / std::max(1, S));
-      linter.push_back(layer_inter_tokens_[li] * shape_.dispatch_bytes_per_token / std::max(1, S));
+      lintra.push_back(layer_intra_tokens_[li] * shape_.dispatch_unit_bytes / std::max(1, S));
+      linter.push_back(layer_inter_tokens_[li] * shape_.dispatch_unit_bytes / std::max(1, S));
     }
     h5::CompoundWriter moe_traffic;
     moe_traffic.add_int("layer", &moe_layer);

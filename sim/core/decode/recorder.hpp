@@ -23,8 +23,8 @@ struct RecorderShape {
   int layers = 0;       ///< all model layers (dense included)
   int micro_batches = 1;
   std::vector<int> moe_layers;
-  double dispatch_bytes_per_token = 0;
-  double combine_bytes_per_token = 0;
+  double dispatch_unit_bytes = 0; ///< bytes of one dispatch unit of the all-to-all kernel (A2aKernel::unit_bytes)
+  double combine_unit_bytes = 0;
   bool timeline = false;
   std::vector<int> matrix_steps;      ///< steps whose dispatch byte matrices are kept
   std::vector<int> matrix_moe_layers; ///< MoE layer indices whose matrices are kept
@@ -64,6 +64,14 @@ public:
   void write_hdf5(const std::string& path, const nlohmann::json& config, const std::map<std::string, std::string>& attrs) const;
   void write_timeline(const std::string& path) const;
 
+  /// One recorded phase (shape.timeline only).
+  struct TimelineSpan {
+    int step, gpu, micro, layer;
+    SpanKind kind;
+    double t0, t1;
+  };
+  const std::vector<TimelineSpan>& spans() const { return timeline_; }
+
 private:
   struct StepMetrics {
     double batch_tokens = 0;
@@ -72,11 +80,6 @@ private:
     double load_ratio_sum = 0; ///< sum over MoE layers and micro-batches of max/mean expert pairs per GPU
     int load_ratio_n = 0;
     double max_message_tokens = 0;
-  };
-  struct TimelineSpan {
-    int step, gpu, micro, layer;
-    SpanKind kind;
-    double t0, t1;
   };
   size_t idx(int step, int layer, int kind) const
   {

@@ -1,5 +1,6 @@
 #include "core/decode/run_spec.hpp"
 
+#include "core/comm/a2a_kernel.hpp"
 #include "core/io/errors.hpp"
 
 #include <cmath>
@@ -32,6 +33,9 @@ void RunSpec::validate() const
     throw UsageError("--signature-tokens must be >= 1");
   if (!(max_record_bytes > 0))
     throw UsageError("--max-record-bytes must be positive");
+  make_a2a_kernel(a2a_kernel); // UsageError listing the known kernels
+  if (a2a_sms < 2 || a2a_sms > 4096)
+    throw UsageError("--a2a-sms must be between 2 and 4096");
   if (matrix_steps < 0 || matrix_layers < 0)
     throw UsageError("--matrix-steps and --matrix-layers must be >= 0");
 }
@@ -54,23 +58,15 @@ nlohmann::json RunSpec::to_json() const
                         {"dispatch_dtype", dispatch_dtype},
                         {"micro_batches", micro_batches},
                         {"comm", comm_model_name(comm)},
-                        {"dispatch_path", dispatch_path_name(dispatch_path)},
+                        {"a2a_kernel", a2a_kernel},
+                        {"a2a_sms", a2a_sms},
                         {"replay", replay_phase_name(replay)},
                         {"kernel_overhead_s", kernel_overhead_s},
                         {"matrix_steps", matrix_steps},
                         {"matrix_layers", matrix_layers}};
 }
 
-double dispatch_bytes_per_token(int64_t hidden, const std::string& dtype)
-{
-  if (dtype == "bf16")
-    return 2.0 * static_cast<double>(hidden);
-  return static_cast<double>(hidden) + 4.0 * std::ceil(static_cast<double>(hidden) / 128.0);
-}
-
-double combine_bytes_per_token(int64_t hidden) { return 2.0 * static_cast<double>(hidden); }
-
-std::string default_platform_file() { return std::string(MOESIM_DATA_DIR) + "/platforms/h100-2n.xml"; }
+std::string default_platform_file() { return std::string(MOESIM_DATA_DIR) + "/platforms/h100-calibrated-2n.xml"; }
 std::string default_model_file() { return std::string(MOESIM_DATA_DIR) + "/data/models/DeepSeek-V2-Lite/config.json"; }
 std::string default_trace_file() { return std::string(MOESIM_BUILD_DATA_DIR) + "/esft-deepseek-v2-lite.h5"; }
 

@@ -27,7 +27,8 @@ struct RunSpec {
   std::string dispatch_dtype = "fp8"; ///< "fp8" (DeepEP default: FP8 + one FP32 scale per 128 values) or "bf16"
   int micro_batches = 1;              ///< 2 = DeepSeek-style two-micro-batch overlap
   CommModel comm = CommModel::Fast;   ///< all-to-all model: fast (default) or exact (SimGrid per-pair reference)
-  DispatchPath dispatch_path = DispatchPath::Direct; ///< direct (low-latency kernels) or hierarchical
+  std::string a2a_kernel = "deepep-ll"; ///< all-to-all kernel model (moesim list): deepep-ll, deepep-normal, nccl
+  int a2a_sms = 24;                      ///< SMs given to kernels that take a budget (deepep-normal)
   ReplayPhase replay = ReplayPhase::Auto;
   double kernel_overhead_s = 4e-6;
   std::string out_file;      ///< HDF5 result ("" = none)
@@ -36,15 +37,10 @@ struct RunSpec {
   int matrix_layers = 4;     ///< ... for N MoE layers spread over the model
   double max_record_bytes = 4e9; ///< refuse runs whose recording would need more memory than this
 
-  /// UsageError on impossible values.
+  /// UsageError on impossible values (an unknown kernel included).
   void validate() const;
   nlohmann::json to_json() const;
 };
-
-/// Bytes of one token in dispatch: hidden x 1 B + hidden / 128 x 4 B of scales for FP8, hidden x 2 B for BF16.
-double dispatch_bytes_per_token(int64_t hidden_size, const std::string& dtype);
-/// Combine always returns BF16: hidden x 2 B.
-double combine_bytes_per_token(int64_t hidden_size);
 
 /// Bundled defaults (the README's main job).
 std::string default_platform_file();

@@ -2,6 +2,7 @@
 // Placement and grouping policies: pure functions from read-only views to a decision, registered by name from
 // their own .cpp under policies/ (static registrars; the policies are linked as an OBJECT library).
 #include "core/cluster/cluster.hpp"
+#include "core/io/registry.hpp"
 #include "core/model/model_spec.hpp"
 #include "core/trace/trace.hpp"
 
@@ -53,31 +54,6 @@ struct GroupingContext {
 
 using PlacementFn = std::function<Placement(const PlacementContext&)>;
 using GroupingFn = std::function<Grouping(const GroupingContext&)>;
-
-template <typename Fn> class Registry {
-public:
-  struct Entry {
-    std::string description;
-    Fn fn;
-  };
-  static Registry& instance()
-  {
-    static Registry r;
-    return r;
-  }
-  /// Returns true so registrations can initialise a static bool.
-  bool add(const std::string& name, std::string description, Fn fn)
-  {
-    entries_[name] = Entry{std::move(description), std::move(fn)};
-    return true;
-  }
-  /// UsageError listing the known names when `name` is unknown.
-  const Entry& get(const std::string& name, const char* kind) const;
-  const std::map<std::string, Entry>& entries() const { return entries_; }
-
-private:
-  std::map<std::string, Entry> entries_;
-};
 
 using PlacementRegistry = Registry<PlacementFn>;
 using GroupingRegistry = Registry<GroupingFn>;

@@ -22,19 +22,4 @@ void Placement::validate(int num_layers, int num_experts, int num_gpus, const st
   }
 }
 
-template <typename Fn> const typename Registry<Fn>::Entry& Registry<Fn>::get(const std::string& name, const char* kind) const
-{
-  auto it = entries_.find(name);
-  if (it == entries_.end()) {
-    std::string known;
-    for (const auto& [n, e] : entries_)
-      known += (known.empty() ? "" : ", ") + n;
-    throw UsageError(std::string("unknown ") + kind + " policy '" + name + "' (known: " + known + ")");
-  }
-  return it->second;
-}
-
-template class Registry<PlacementFn>;
-template class Registry<GroupingFn>;
-
 } // namespace moesim

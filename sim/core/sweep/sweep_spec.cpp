@@ -38,7 +38,7 @@ const std::vector<AxisInfo>& axis_table()
       {"redundant_experts", "--redundant-experts", false, true, "0"},
       {"batch_per_gpu", "--batch-per-gpu", false, true, "32"},
       {"dispatch_dtype", "--dispatch-dtype", true, false, "fp8"},
-      {"dispatch_path", "--dispatch-path", true, false, "direct"},
+      {"a2a_kernel", "--a2a-kernel", true, false, "deepep-ll"},
       {"micro_batches", "--micro-batches", false, true, "1"},
       {"comm", "--comm", true, false, "fast"},
       {"train_fraction", "--train-fraction", false, false, "0"},
@@ -351,7 +351,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
     rs.steps = spec.steps;
     try {
       rs.comm = parse_comm_model(p.values.at("comm").text);
-      rs.dispatch_path = parse_dispatch_path(p.values.at("dispatch_path").text);
+      rs.a2a_kernel = p.values.at("a2a_kernel").text;
       if (p.values.at("seed").number < 0)
         throw UsageError("--seed must be >= 0");
       rs.validate();

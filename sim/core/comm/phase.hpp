@@ -1,0 +1,73 @@
+#pragma once
+// One all-to-all phase (a dispatch or a combine) as both communication models time it. The rules, shared by the
+// fast model below and the exact model in sim/simgrid/engine.cpp (docs/model.md):
+// - every GPU pair exchanges a flag (the count message of real kernels): a GPU's phase cannot end before every
+//   peer has started it plus the route latency;
+// - each unit count of the kernel's LayerComm is a flow of units x unit_bytes bytes, sent as bytes / goodput of its
+//   link class (or / the platform's NCCL factor of its size, for NCCL-like kernels) on the platform's route, from
+//   the sending GPU's start;
+// - a flow from `src` arrives at max(end of its transfer, start[src] + send_s[src]) + latency(src, dst): a GPU whose
+//   SMs issue its messages more slowly than the links carry them delivers them later;
+// - a two-stage kernel forwards (stage 2) as its data arrives (pipelined, as DeepEP's chunked normal kernels do),
+//   and a forwarded flow arrives no earlier than its forwarder's last stage-1 arrival plus the latency;
+// - end[gpu] = latest arrival + post_s[gpu] + fixed_s.
+#include "core/comm/a2a_kernel.hpp"
+#include "core/comm/flow_model.hpp"
+#include "core/comm/traffic.hpp"
+
+#include <cstdint>
+#include <vector>
+
+namespace moesim {
+
+/// The platform as the phase rules see it; sim/simgrid implements it over SimGrid's routes and links.
+class NetworkView {
+public:
+  virtual ~NetworkView() = default;
+  virtual const FlowNetwork& flow_network() const = 0;
+  /// Flow-network links of the route src -> dst (valid until the next call).
+  virtual const int32_t* route(int src, int dst, int& n) = 0;
+  /// Sum of the route's link latencies as declared in the platform, seconds.
+  virtual double route_latency_s(int src, int dst) = 0;
+  virtual int node_of(int gpu) const = 0;
+  /// NCCL-like kernels: the platform's calibrated message overhead and size-keyed bandwidth factor (1 / 0 when the
+  /// platform is not calibrated).
+  virtual double nccl_overhead_s(bool inter_node) const = 0;
+  virtual double nccl_factor(bool inter_node, double bytes) = 0;
+};
+
+/// Bytes a flow of `bytes` occupies its links for under the phase's cost.
+double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, int src, int dst, double bytes);
+/// Latency a message pays on top of its transfer: the route's, plus the NCCL overhead for NCCL-like kernels.
+double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst);
+/// Earliest arrival of `src`'s data: start[src] + send_s[src] (0 without SM cost).
+double send_ready_s(const PhaseCost& cost, const std::vector<double>& start_s, int src);
+
+/// The stages of a phase in the order they run, as (rows, reversed): dispatch runs stage 0 then 1 along `out`;
+/// combine runs the last stage first, every pair reversed.
+struct PhaseStage {
+  const PairUnits* units;
+  bool reversed;
+};
+std::vector<PhaseStage> phase_stages(const LayerComm& comm, bool dispatch);
+
+/// The fast model of one phase: every GPU's end time, computed directly (no simulated time passes).
+class FastPhaseSolver {
+public:
+  /// start_s[g]: when GPU g reached the phase. end_s is resized to the GPUs. Returns the bytes put on links.
+  double solve(NetworkView& net, const LayerComm& comm, bool dispatch, double unit_bytes, const PhaseCost& cost,
+               const std::vector<double>& start_s, std::vector<double>& end_s);
+
+private:
+  void add_stage(NetworkView& net, const PhaseStage& st, double unit_bytes, const PhaseCost& cost,
+                 const std::vector<double>& start_s);
+  /// ready_[g] = arrival of the last of the first `flows` flows addressed to g.
+  void arrivals(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s, size_t flows);
+  FlowSolver solver_;
+  FlowBatch batch_;
+  std::vector<double> finish_s_, ready_;
+  std::vector<int32_t> flow_src_, flow_dst_;
+  double bytes_ = 0;
+};
+
+} // namespace moesim
