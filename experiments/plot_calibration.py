@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Measured vs simulated time over message size, from a `moesim calibrate --report REPORT` (REPORT.h5).
+"""Measured vs simulated collective times over message size, from a `moesim calibrate --report REPORT` (REPORT.h5).
 
 Usage: /usr/bin/python3 experiments/plot_calibration.py REPORT.h5 [-o REPORT.png]
 One panel per operation and cluster shape (nodes x GPUs): measured points (circles; held-out points hollow,
@@ -25,18 +25,20 @@ def main():
     try:
         f = h5py.File(a.report, "r")
         g = f["validation"]
-        cols = {k: g[k][()] for k in ("op", "nodes", "gpus_per_node", "size", "measured_s", "simulated_s", "error",
-                                      "held_out", "outlier", "dtype")}
+        cols = {k: g[k][()] for k in ("op", "nodes", "gpus_per_node", "size", "measured", "simulated", "error",
+                                      "held_out", "outlier", "dtype", "metric")}
     except (OSError, KeyError) as e:
         sys.exit(f"plot_calibration: {a.report}: not a calibration report ({e})")
     dec = lambda v: v.decode() if isinstance(v, bytes) else str(v)
     series = collections.defaultdict(list)
     for i in range(len(cols["op"])):
         op = dec(cols["op"][i])
-        if op in ("gemm", "hbm"):
+        if op in ("gemm", "hbm") or dec(cols["metric"][i]) != "time_s":
             continue
         key = f"{op} {cols['nodes'][i]}x{cols['gpus_per_node'][i]}"
         series[key].append(i)
+    # DeepEP kernels and MoE layers are plotted by experiments/plot_moe_accuracy.py (tokens per GPU, not bytes).
+    series = {k: v for k, v in series.items() if not k.split()[0].startswith(("ll_", "normal_", "moe_"))}
     if not series:
         sys.exit(f"plot_calibration: {a.report}: no collective measurements")
     keys = sorted(series, key=lambda k: (k.split()[0], int(k.split()[1].split("x")[0]), int(k.split()[1].split("x")[1])))
@@ -52,16 +54,16 @@ def main():
             by_dtype[dec(cols["dtype"][i])].append(i)
         for dt, ids in sorted(by_dtype.items()):
             x = [cols["size"][i] for i in ids]
-            line, = ax.plot(x, [cols["simulated_s"][i] * 1e6 for i in ids], "-", lw=1.2, label=f"simulated ({dt})")
+            line, = ax.plot(x, [cols["simulated"][i] * 1e6 for i in ids], "-", lw=1.2, label=f"simulated ({dt})")
             c = line.get_color()
             for i in ids:
                 style = dict(color=c, ms=4)
                 if cols["outlier"][i]:
-                    ax.plot(cols["size"][i], cols["measured_s"][i] * 1e6, "x", **style)
+                    ax.plot(cols["size"][i], cols["measured"][i] * 1e6, "x", **style)
                 elif cols["held_out"][i]:
-                    ax.plot(cols["size"][i], cols["measured_s"][i] * 1e6, "o", mfc="none", **style)
+                    ax.plot(cols["size"][i], cols["measured"][i] * 1e6, "o", mfc="none", **style)
                 else:
-                    ax.plot(cols["size"][i], cols["measured_s"][i] * 1e6, "o", **style)
+                    ax.plot(cols["size"][i], cols["measured"][i] * 1e6, "o", **style)
             ex.plot(x, [100 * cols["error"][i] for i in ids], ".", color=c, ms=3)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")

@@ -272,7 +272,7 @@ int run_validate(const ValidateOpts& o)
           "operations); values in us, or GB/s for bandwidth measurements.\n\n| source | line | operation | nodes x "
           "GPUs | size | measured | simulated | error | held out / outlier |\n|---|---|---|---|---|---|---|---|---|\n";
     std::string csv = "source,line,op,group,dtype,nodes,gpus_per_node,size,metric,measured,simulated,error,held_out,"
-                      "outlier\n";
+                      "outlier,routing\n";
     for (size_t i = 0; i < kept.size(); ++i) {
       const bool bw = kept[i].metric != "time";
       const double scale = bw ? 1e-9 : 1e6;
@@ -286,7 +286,7 @@ int run_validate(const ValidateOpts& o)
              std::to_string(nodes[i]) + "," + std::to_string(gpus[i]) + "," + fmt("%.10g", key[i]) + "," +
              (bw ? kept[i].metric + "_Bps" : std::string("time_s")) + "," + fmt("%.10g", measured[i]) + "," +
              fmt("%.10g", simulated[i]) + "," + fmt("%.6g", error[i]) + "," +
-             std::to_string(is_held[i]) + "," + std::to_string(is_outlier[i]) + "\n";
+             std::to_string(is_held[i]) + "," + std::to_string(is_outlier[i]) + "," + kept[i].routing + "\n";
     }
     write_file_atomically(o.report + ".md", md);
     write_file_atomically(o.report + ".csv", csv);

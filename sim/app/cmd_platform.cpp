@@ -5,6 +5,7 @@
 #include "core/io/errors.hpp"
 #include "simgrid/platform_loader.hpp"
 
+#include <algorithm>
 #include <iostream>
 
 namespace moesim::cli {
@@ -85,6 +86,7 @@ void add_platform(CLI::App& app, Action& action)
   cmd->add_option("-o,--out", o->out, "output XML file (default: standard output)");
   cmd->add_option("--check", o->check, "load this platform in SimGrid and check the host properties moesim needs");
   cmd->add_flag("--routes", o->routes, "with --check: print the route from GPU 0 to every GPU");
+  auto* gpu_opt = cmd->get_option("--gpu");
   auto* nodes_opt = cmd->get_option("--nodes");
   auto* gpn_opt = cmd->get_option("--gpus-per-node");
   std::vector<CLI::Option*> value_opts;
@@ -92,14 +94,15 @@ void add_platform(CLI::App& app, Action& action)
     value_opts.push_back(cmd->get_option(name));
   cmd->add_option("--calibration", o->calibration,
                   "take links, GPU values and factors from a calibration record (moesim calibrate); --nodes and "
-                  "--gpus-per-node still choose the shape")
+                  "--gpus-per-node still choose the shape, --gpu swaps in another GPU and its links")
       ->check(CLI::ExistingFile);
-  cmd->callback([&action, o, nodes_opt, gpn_opt, value_opts] {
+  cmd->callback([&action, o, nodes_opt, gpn_opt, value_opts, gpu_opt] {
     const bool nodes_given = nodes_opt->count() > 0, gpn_given = gpn_opt->count() > 0;
+    const bool gpu_given = gpu_opt->count() > 0;
     std::vector<bool> given;
     for (auto* v : value_opts)
       given.push_back(v->count() > 0);
-    action = [o, nodes_given, gpn_given, given] {
+    action = [o, nodes_given, gpn_given, given, gpu_given] {
       if (!o->check.empty())
         return check_platform(o->check, o->routes);
       if (!o->calibration.empty()) {
@@ -108,6 +111,17 @@ void add_platform(CLI::App& app, Action& action)
           p.nodes = o->p.nodes;
         if (gpn_given)
           p.gpus_per_node = o->p.gpus_per_node;
+        if (gpu_given) {
+          // Another GPU with the record's kernel and compute calibration (fractions and times that carry over):
+          // the preset's GPU values and node links, the record's latencies and NCCL factors.
+          const GpuPreset& preset = gpu_preset(o->gpu);
+          p.gpu = preset.gpu;
+          p.nvlink_Bps = preset.nvlink_Bps;
+          p.nic_Bps = preset.nic_Bps;
+          p.pcie_Bps = std::max(p.pcie_Bps, preset.nic_Bps);
+          p.comment_lines.push_back("GPU and links: the " + preset.name + " preset (moesim platform --gpu " +
+                                    preset.name + ")");
+        }
         return write_platform(generate_platform_xml(p), o->out);
       }
       PlatformParams p = o->p;

@@ -80,6 +80,7 @@ void add_trace_synth(CLI::App& cmd, Action& action)
     int64_t tokens = 0;
     double skew = -1, overlap = -1, correlation = -2, drift = -1;
     int drift_window = 0;
+    int context = 0;
     uint64_t seed = 1;
   };
   auto so = std::make_shared<SynthOpts>();
@@ -95,6 +96,10 @@ void add_trace_synth(CLI::App& cmd, Action& action)
   sy->add_option("--labels", so->labels, "task labels (default code math chat general)")->delimiter(',');
   sy->add_option("--mix", so->mix, "weight of each label, comma separated (default equal)")->delimiter(',');
   sy->add_option("--prompt", so->prompt, "prefill tokens per request, N or MIN:MAX (default 64:256)");
+  sy->add_option("--context", so->context,
+                 "context tokens before each request's first traced token (not traced; they set the KV length, "
+                 "e.g. a long prompt whose routing is not needed)")
+      ->check(CLI::Range(0, 10000000));
   sy->add_option("--decode", so->decode, "decode tokens per request, N or MIN:MAX (default 32:128)");
   sy->add_option("--skew", so->skew, "Zipf exponent of each label's expert popularity");
   sy->add_option("--overlap", so->overlap, "overlap coefficient between labels' popularity, 0..1");
@@ -118,6 +123,7 @@ void add_trace_synth(CLI::App& cmd, Action& action)
         std::tie(s.prompt_min, s.prompt_max) = parse_range(so->prompt, "--prompt");
       if (!so->decode.empty())
         std::tie(s.decode_min, s.decode_max) = parse_range(so->decode, "--decode");
+      s.context = so->context;
       if (so->skew != -1)
         s.skew = so->skew;
       if (so->overlap != -1)

@@ -40,6 +40,21 @@ ok &= len(held) > 100 and med <= 0.10
 sys.exit(0 if ok else 1)
 PY
 
+# 2b. DeepEP kernels and the MoE layer (docs/calibration.md): held-out sizes and held-out shapes within median 10%.
+$PY - "$TMP/reports/holdout.csv" "$TMP/reports/holdout-shape.csv" <<'PY' && pass "DeepEP and MoE-layer targets" ||
+import csv, statistics, sys
+ok = True
+for path in sys.argv[1:]:
+    rows = [r for r in csv.DictReader(open(path)) if r["held_out"] == "1"]
+    for op in ("ll_dispatch", "ll_combine", "moe_experts"):
+        e = [abs(float(r["error"])) for r in rows if r["op"] == op and (op != "moe_experts" or r["routing"] == "balanced")]
+        med = statistics.median(e)
+        print(f"{path.rsplit('/', 1)[-1]}: {op}: {len(e)} held-out points, median {100 * med:.1f}%")
+        ok &= len(e) >= 20 and med <= 0.10
+sys.exit(0 if ok else 1)
+PY
+  fail "DeepEP and MoE-layer targets"
+
 # 3. calibrate -> simulate -> compare in one call, and validate on the shipped platform agrees with the fit.
 D=data/calib/nccl-tests-h100/multi-node/runs/20260129-180219/without-debug/logs
 expect_ok "$MOESIM" calibrate "$D/nccl_N10_G8.log" -o "$TMP/n10.xml" --report "$TMP/n10"
@@ -95,5 +110,18 @@ expect_fail 2 "badjson.json: key 'measurements[0].time_s.median': expected a num
 [ ! -e "$TMP/x.xml" ] && pass "no platform written on bad input" || fail "a platform was written on bad input"
 sed 's/moesim_overhead_intra_s" value="[^"]*"/moesim_overhead_intra_s" value="soon"/' platforms/h100-calibrated-1n.xml > "$TMP/badprop.xml"
 expect_fail 2 "badprop.xml: zone property 'moesim_overhead_intra_s'" "$MOESIM" run --platform "$TMP/badprop.xml" --steps 1 -o "$TMP/y.h5"
+# DeepEP / MoE inputs: truncated, garbled, unmodelled tables.
+A=data/calib/aiconfigurator-h200
+head -c 700 "$A/deepep_ll_1node.csv" > "$TMP/ll-cut.csv"
+sed '3s/,8.83,/,fast,/' "$A/deepep_ll_1node.csv" > "$TMP/ll-bad.csv"
+sed '3s/,9.015,/,fast,/' "$A/deepep_ll_1node.csv" > "$TMP/ll-bad.csv"
+expect_fail 2 "ll-cut.csv: line" "$MOESIM" calibrate "$TMP/ll-cut.csv" -o "$TMP/x.xml"
+expect_fail 2 "ll-bad.csv: line 3: column dispatch_avg_t_us: expected a positive number, found 'fast'" \
+  "$MOESIM" calibrate "$TMP/ll-bad.csv" -o "$TMP/x.xml"
+expect_fail 2 "DeepEP v2 (NCCL Gin backend) tables are not modelled" "$MOESIM" calibrate \
+  data/calib/deepep-readme/deepep_v2_readme.csv -o "$TMP/x.xml"
+printf '[rank 0] Dispatch bandwidth: 1.00 GB/s, avg_t=10.00 us | Combine bandwidth: 1.00 GB/s, avg_t=10.00 us\n' > "$TMP/deepep.log"
+expect_fail 2 "deepep.log: line 1: the run's num_tokens is not known" "$MOESIM" calibrate "$TMP/deepep.log" -o "$TMP/x.xml"
+[ ! -e "$TMP/x.xml" ] && pass "no platform written on bad MoE input" || fail "a platform was written on bad MoE input"
 expect_fail 2 "none of the measurements fits the platform" "$MOESIM" calibrate validate platforms/h100-calibrated-1n.xml "$D/nccl_N10_G8.log"
 finish

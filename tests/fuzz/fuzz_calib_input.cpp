@@ -1,5 +1,5 @@
 // Fuzz target: the calibration input readers (moesim calibrate): nccl-tests logs, calib/ JSON, the NCCL and
-// DeepGEMM CSVs, dispatched by content as read_calib_input does; then the zone properties of a calibrated
+// DeepGEMM CSVs, aiconfigurator's DeepEP and MoE tables, DeepEP's README tables and test output; then the zone properties of a calibrated
 // platform, parsed from the same bytes.
 #include "core/calibration/calib_input.hpp"
 #include "core/calibration/calibration.hpp"
@@ -12,6 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   moesim::fuzz::guarded([&] { moesim::parse_calib_json(text, "fuzz/calib.json"); });
   moesim::fuzz::guarded([&] { moesim::parse_nccl_perf_csv(text, "fuzz/nccl_perf.csv"); });
   moesim::fuzz::guarded([&] { moesim::parse_deepgemm_csv(text, "fuzz/deepgemm.csv"); });
+  moesim::fuzz::guarded([&] { moesim::parse_aiconfigurator_deepep_csv(text, "fuzz/deepep.csv"); });
+  moesim::fuzz::guarded([&] { moesim::parse_aiconfigurator_moe_csv(text, "fuzz/moe.csv"); });
+  moesim::fuzz::guarded([&] { moesim::parse_deepep_readme_csv(text, "fuzz/readme.csv"); });
+  moesim::fuzz::guarded([&] { moesim::parse_deepep_test_log(text, "fuzz/deepep.log"); });
   return moesim::fuzz::guarded([&] {
     // "key=value" lines as zone properties of a calibrated platform.
     std::map<std::string, std::string> props;

@@ -346,7 +346,7 @@ std::vector<bool> every_other_shape_holdout(const std::vector<Measurement>& ms)
     const std::string group = m.source + "|" + family;
     const std::string shape = std::to_string(m.nodes) + "x" + std::to_string(m.gpus_per_node) + "|" +
                               std::to_string(m.hidden) + "|" + std::to_string(m.top_k) + "|" +
-                              std::to_string(m.experts) + "|" + std::to_string(m.inter) + "|" + m.routing;
+                              std::to_string(m.experts) + "|" + std::to_string(m.inter);
     auto& list = shapes[group];
     if (std::find(list.begin(), list.end(), shape) == list.end())
       list.push_back(shape);

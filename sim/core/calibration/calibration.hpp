@@ -99,7 +99,8 @@ struct CalibrationResult {
 /// Marks every other size of each series (same source, op, shape, dtype) as held out.
 std::vector<bool> every_other_holdout(const std::vector<Measurement>& ms);
 /// Marks every other shape of the DeepEP and MoE-layer operations as held out: of each source and op, the series
-/// (hidden, top-k, experts, nodes, ...) in their order, every size of the series. Generalisation to shapes the fit
+/// (hidden, top-k, experts, nodes, ...; every routing of a shape together) in their order, every size of the
+/// series. Generalisation to shapes the fit
 /// has not seen (other expert counts, hidden sizes, node counts). Other measurements are not held out.
 std::vector<bool> every_other_shape_holdout(const std::vector<Measurement>& ms);
 

@@ -590,6 +590,7 @@ Trace synthesize_trace(const ModelSpec& m, const SynthSpec& spec, SynthCalibrati
                         {"skew", spec.skew}, {"overlap", spec.overlap}, {"correlation", spec.correlation},
                         {"drift", spec.drift}, {"drift_window", spec.drift_window},
                         {"prompt", {spec.prompt_min, spec.prompt_max}}, {"decode", {spec.decode_min, spec.decode_max}},
+                        {"context", spec.context},
                         {"label_mix", mix},
                         {"calibrated", {{"zipf", p.zipf}, {"tail", p.tail}, {"shared", p.shared}, {"alpha", p.alpha},
                                         {"dispersion", p.dispersion}}}};
@@ -599,7 +600,7 @@ Trace synthesize_trace(const ModelSpec& m, const SynthSpec& spec, SynthCalibrati
   t.token_phase.resize(total);
   for (size_t i = 0; i < reqs.size(); ++i) {
     const auto& r = reqs[i];
-    t.requests.push_back(TraceRequest{static_cast<int64_t>(i), r.label, 0, 0, r.offset, r.prompt + r.decode});
+    t.requests.push_back(TraceRequest{static_cast<int64_t>(i), r.label, 0, spec.context, r.offset, r.prompt + r.decode});
     for (int j = 0; j < r.prompt + r.decode; ++j) {
       t.token_request[r.offset + j] = static_cast<int32_t>(i);
       t.token_position[r.offset + j] = j;

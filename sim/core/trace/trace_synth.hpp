@@ -19,6 +19,7 @@ struct SynthSpec {
   int64_t tokens = 0;             ///< > 0: generate requests until exactly this many tokens
   int prompt_min = 64, prompt_max = 256; ///< prefill tokens per request (uniform)
   int decode_min = 32, decode_max = 128; ///< decode tokens per request (uniform)
+  int context = 0;                ///< untraced context before each request's first traced token (its KV length)
   double skew = 0.5;        ///< target Zipf exponent of each label's expert popularity (zipf_exponent)
   double overlap = 0.6;     ///< target overlap coefficient between the labels' popularity
   double correlation = 0.6; ///< target prefill/decode Pearson correlation of a request's expert counts
