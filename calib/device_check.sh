@@ -19,4 +19,11 @@ if [ "$G" -ge 2 ]; then
   done
   wait
 fi
-"$B/moesim" calibrate "$OUT"/*.json -o "$OUT/platform.xml" --report "$OUT/report"
+logs=()
+if [ -n "${DEEPEP_DIR:-}" ] && [ "$G" -ge 2 ]; then
+  # DeepEP's low-latency test on this node's GPUs (experts: a multiple of the GPU count).
+  bash calib/deepep/run_deepep_tests.sh --deepep "$DEEPEP_DIR" --test ll --experts $((32 * G)) \
+    --tokens 1,8,32,128,512 --gpus-per-node "$G" -o "$OUT/deepep-ll.log"
+  logs+=("$OUT/deepep-ll.log")
+fi
+"$B/moesim" calibrate "$OUT"/*.json "${logs[@]}" -o "$OUT/platform.xml" --report "$OUT/report"

@@ -40,6 +40,7 @@ done
 if [ -z "${OUT_DIR:-}" ] && /usr/bin/python3 -c "import matplotlib, h5py" 2>/dev/null; then
   for r in report holdout holdout-shape; do
     /usr/bin/python3 experiments/plot_calibration.py "$REPORTS/$r.h5" -o "$REPORTS/$r.png" > /dev/null
+    /usr/bin/python3 experiments/plot_moe_accuracy.py "$REPORTS/$r.csv" -o "$REPORTS/$r-moe" > /dev/null
   done
 fi
 # The CSV and Markdown reports hold the same rows; the HDF5 files are only needed for the plots.

@@ -1,7 +1,10 @@
 // moesim-calib-gemm: the expert FFN of a MoE model as grouped GEMMs (every expert of a GPU gets m tokens:
 // gate/up projection [m x hidden] x [hidden x 2 ffn] and down projection [m x ffn] x [ffn x hidden]) for
 // m = 1 .. 4096 tokens per expert, in BF16 (cuBLAS strided-batched) and FP8 E4M3 with BF16 output (cuBLASLt,
-// compute capability 8.9+); and HBM bandwidth with a copy kernel. Writes one JSON file (calib/README.md).
+// compute capability 8.9+); the same BF16 shapes as one grouped GEMM over per-expert pointers
+// (cublasGemmGroupedBatchedEx: each expert its own weights and token buffer, the way a decode MoE layer's masked
+// grouped GEMM visits every local expert); and HBM bandwidth with a copy kernel. Writes one JSON file
+// (calib/README.md).
 #include "calib_common.hpp"
 #include "cuda_util.cuh"
 
@@ -41,6 +44,17 @@ void bf16_grouped(cublasHandle_t h, int m, int n, int k, int groups, const void*
                                           static_cast<long long>(k) * m, &zero, c, CUDA_R_16BF, n,
                                           static_cast<long long>(n) * m, groups, CUBLAS_COMPUTE_32F,
                                           CUBLAS_GEMM_DEFAULT));
+}
+
+/// The same as one grouped GEMM over per-expert pointer arrays (device arrays w_ptrs/a_ptrs/c_ptrs, `groups` each).
+void bf16_pointer_grouped(cublasHandle_t h, int m, int n, int k, int groups, const void* const* w_ptrs,
+                          const void* const* a_ptrs, void* const* c_ptrs)
+{
+  const cublasOperation_t op = CUBLAS_OP_N;
+  const float one = 1.0f, zero = 0.0f;
+  CALIB_CUBLAS(cublasGemmGroupedBatchedEx(h, &op, &op, &n, &m, &k, &one, w_ptrs, CUDA_R_16BF, &n, a_ptrs,
+                                          CUDA_R_16BF, &k, &zero, c_ptrs, CUDA_R_16BF, &n, 1, &groups,
+                                          CUBLAS_COMPUTE_32F));
 }
 
 /// The same with FP8 E4M3 inputs and BF16 output through cuBLASLt (FP8 needs the "TN" layout: W stored k x n).
@@ -96,12 +110,16 @@ int main(int argc, char** argv)
   CLI::App app{"Expert FFN grouped GEMMs (BF16, FP8) and HBM bandwidth on one GPU"};
   int hidden = 7168, ffn = 2048, groups = 8, warmup = 5, iters = 20, device = 0;
   std::string tokens_text = "1,2,4,8,16,32,64,128,256,512,1024,2048,4096", dtypes_text = "bf16,fp8", out = "gemm.json";
+  std::string layouts_text = "strided,grouped";
   std::string hbm_min = "64M", hbm_max = "4G";
   app.add_option("--hidden", hidden, "model hidden size (k of gate/up, n of down)")->capture_default_str();
   app.add_option("--ffn", ffn, "expert intermediate size (moe_intermediate_size)")->capture_default_str();
   app.add_option("--experts", groups, "experts per GPU (GEMM groups)")->capture_default_str();
   app.add_option("--tokens", tokens_text, "tokens per expert, comma-separated")->capture_default_str();
   app.add_option("--dtypes", dtypes_text, "bf16 and/or fp8")->capture_default_str();
+  app.add_option("--layouts", layouts_text,
+                 "strided (one strided-batched GEMM) and/or grouped (per-expert pointers; BF16 only)")
+      ->capture_default_str();
   app.add_option("--hbm-min", hbm_min, "smallest HBM copy")->capture_default_str();
   app.add_option("--hbm-max", hbm_max, "largest HBM copy")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed runs")->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -126,6 +144,14 @@ int main(int argc, char** argv)
       if (d != "bf16" && d != "fp8")
         throw CalibError("--dtypes: '" + d + "' (expected bf16 or fp8)");
       dtypes.push_back(d);
+    }
+    std::vector<std::string> layouts;
+    for (std::stringstream ss(layouts_text); ss.good();) {
+      std::string l;
+      std::getline(ss, l, ',');
+      if (l != "strided" && l != "grouped")
+        throw CalibError("--layouts: '" + l + "' (expected strided or grouped)");
+      layouts.push_back(l);
     }
     if (hidden <= 0 || ffn <= 0 || groups <= 0)
       throw CalibError("--hidden, --ffn and --experts must be positive");
@@ -176,28 +202,61 @@ int main(int argc, char** argv)
     CALIB_CUDA(cudaMalloc(&c, max_c * 2));
     CALIB_CUDA(cudaMemset(w, 0, max_w * 2));
     CALIB_CUDA(cudaMemset(a, 0, max_a * 2));
-    const bool has_fp8 = prop.major * 10 + prop.minor >= 89;
-    for (const auto& dt : dtypes) {
-      if (dt == "fp8" && !has_fp8) {
-        std::fprintf(stderr, "fp8 skipped: %s (compute capability %d.%d) has no FP8 tensor cores\n", prop.name,
-                     prop.major, prop.minor);
-        continue;
+    // Per-expert pointers into the same buffers, at the strided layout's offsets (expert g: weights g*n*k,
+    // tokens g*k*m, output g*n*m elements), so both layouts touch the same bytes.
+    std::vector<const void*> w_host(groups), a_host(groups);
+    std::vector<void*> c_host(groups);
+    const void** w_ptrs = nullptr;
+    const void** a_ptrs = nullptr;
+    void** c_ptrs = nullptr;
+    CALIB_CUDA(cudaMalloc(&w_ptrs, groups * sizeof(void*)));
+    CALIB_CUDA(cudaMalloc(&a_ptrs, groups * sizeof(void*)));
+    CALIB_CUDA(cudaMalloc(&c_ptrs, groups * sizeof(void*)));
+    auto set_pointers = [&](size_t m, size_t n, size_t k) {
+      for (int g = 0; g < groups; ++g) {
+        w_host[g] = static_cast<const char*>(w) + 2 * g * n * k;
+        a_host[g] = static_cast<const char*>(a) + 2 * g * k * m;
+        c_host[g] = static_cast<char*>(c) + 2 * g * n * m;
       }
-      for (int m : tokens)
-        for (const auto& shape : {std::tuple{2 * ffn, hidden, "gate_up"}, std::tuple{hidden, ffn, "down"}}) {
-          const int n = std::get<0>(shape), k = std::get<1>(shape);
-          const char* layer = std::get<2>(shape);
-          auto samples = time_runs(s, warmup, iters, [&] {
-            if (dt == "bf16")
-              bf16_grouped(h, m, n, k, groups, w, a, c);
-            else
-              fp8.run(m, n, k, groups, w, a, c, s);
-          });
-          report.add({{"op", "gemm"}, {"m", m}, {"n", n}, {"k", k}, {"groups", groups}, {"dtype", dt},
-                      {"layout", std::string("grouped_uniform_") + layer}},
-                     stats_of(samples), iters);
+      CALIB_CUDA(cudaMemcpy(w_ptrs, w_host.data(), groups * sizeof(void*), cudaMemcpyHostToDevice));
+      CALIB_CUDA(cudaMemcpy(a_ptrs, a_host.data(), groups * sizeof(void*), cudaMemcpyHostToDevice));
+      CALIB_CUDA(cudaMemcpy(c_ptrs, c_host.data(), groups * sizeof(void*), cudaMemcpyHostToDevice));
+    };
+    const bool has_fp8 = prop.major * 10 + prop.minor >= 89;
+    for (const auto& layout : layouts)
+      for (const auto& dt : dtypes) {
+        if (dt == "fp8" && !has_fp8) {
+          std::fprintf(stderr, "fp8 skipped: %s (compute capability %d.%d) has no FP8 tensor cores\n", prop.name,
+                       prop.major, prop.minor);
+          continue;
         }
-    }
+        if (dt == "fp8" && layout == "grouped") {
+          std::fprintf(stderr, "fp8 grouped skipped: cublasGemmGroupedBatchedEx has no FP8 inputs\n");
+          continue;
+        }
+        for (int m : tokens)
+          for (const auto& shape : {std::tuple{2 * ffn, hidden, "gate_up"}, std::tuple{hidden, ffn, "down"}}) {
+            const int n = std::get<0>(shape), k = std::get<1>(shape);
+            const char* layer = std::get<2>(shape);
+            if (layout == "grouped")
+              set_pointers(m, n, k);
+            auto samples = time_runs(s, warmup, iters, [&] {
+              if (layout == "grouped")
+                bf16_pointer_grouped(h, m, n, k, groups, w_ptrs, a_ptrs, c_ptrs);
+              else if (dt == "bf16")
+                bf16_grouped(h, m, n, k, groups, w, a, c);
+              else
+                fp8.run(m, n, k, groups, w, a, c, s);
+            });
+            const std::string name = layout == "grouped" ? "grouped_pointers_" : "grouped_uniform_";
+            report.add({{"op", "gemm"}, {"m", m}, {"n", n}, {"k", k}, {"groups", groups}, {"dtype", dt},
+                        {"layout", name + layer}},
+                       stats_of(samples), iters);
+          }
+      }
+    cudaFree(w_ptrs);
+    cudaFree(a_ptrs);
+    cudaFree(c_ptrs);
     report.write(out);
     std::cout << out << "\n";
     return 0;

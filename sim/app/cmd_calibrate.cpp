@@ -23,6 +23,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <tuple>
 #include <sys/wait.h>
 
 namespace moesim::cli {
@@ -143,7 +144,7 @@ int run_validate(const ValidateOpts& o)
   const auto inputs = read_inputs(o.inputs, ms);
   const auto held = holdout_marks(o.holdout, ms);
   // Points the fit rejected as outliers (from its record): reported, not counted among the fitted points.
-  std::set<std::pair<std::string, int>> outliers;
+  std::set<std::tuple<std::string, int, std::string>> outliers; // (source, line, op): a line may hold two phases
   if (!o.record.empty()) {
     const JsonDocument doc = JsonDocument::parse(read_text_file(o.record), o.record);
     if (!doc.root().has("points") || !doc.root().node()["points"].is_array())
@@ -151,8 +152,9 @@ int run_validate(const ValidateOpts& o)
     const auto& pts = doc.root().node()["points"];
     for (const auto& p : pts)
       if (p.is_object() && p.contains("outlier") && p["outlier"].is_boolean() && p["outlier"].get<bool>() &&
-          p.contains("source") && p["source"].is_string() && p.contains("line") && p["line"].is_number_integer())
-        outliers.insert({p["source"].get<std::string>(), p["line"].get<int>()});
+          p.contains("source") && p["source"].is_string() && p.contains("line") && p["line"].is_number_integer() &&
+          p.contains("op") && p["op"].is_string())
+        outliers.insert({p["source"].get<std::string>(), p["line"].get<int>(), p["op"].get<std::string>()});
   }
   Simulation sim(o.platform);
   const Cluster& cluster = sim.cluster();
@@ -205,7 +207,7 @@ int run_validate(const ValidateOpts& o)
     nodes.push_back(m.nodes);
     gpus.push_back(m.gpus_per_node);
     is_held.push_back(held[i] ? 1 : 0);
-    is_outlier.push_back(outliers.count({m.source, m.line}) ? 1 : 0);
+    is_outlier.push_back(outliers.count({m.source, m.line, m.op}) ? 1 : 0);
     line.push_back(m.line);
     source.push_back(m.source);
     op.push_back(m.op);
@@ -341,10 +343,11 @@ nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibIn
   write_record_platform(r.platform, r.network, j);
   j["notes"] = r.notes;
   j["points"] = nlohmann::json::array();
-  // The factor-table points (what `calibrate validate --record` labels outliers by); the operations' points are
-  // in the validation report (REPORT.csv), their fitted parameters in zone_properties.
+  // The factor-table points and the operations' rejected ones (what `calibrate validate --record` labels outliers
+  // by); the other operation points are in the validation report (REPORT.csv), their fitted parameters in
+  // zone_properties.
   for (const auto& pt : r.points) {
-    if (pt.m.op == "gemm" || pt.m.op == "hbm" || is_moe_op(pt.m.op))
+    if ((pt.m.op == "gemm" || pt.m.op == "hbm" || is_moe_op(pt.m.op)) && !pt.outlier)
       continue;
     j["points"].push_back({{"source", pt.m.source},
                            {"line", pt.m.line},
@@ -408,7 +411,8 @@ void fit_operations(CalibrationResult& r, const std::vector<Measurement>& ms, co
                       "and compute parameters are fractions and times that carry over to the calibrated cluster");
   MoeParams p = platform_moe_params(r.network, "calibration");
   const PhaseSimulator phase = phase_simulator(sim);
-  fit_moe_params(cases, case_held, p, phase, r.notes);
+  std::vector<bool> outlier;
+  fit_moe_params(cases, case_held, p, phase, r.notes, &outlier);
   std::set<std::string> kernels;
   bool compute = false;
   for (size_t j = 0; j < cases.size(); ++j) {
@@ -423,6 +427,7 @@ void fit_operations(CalibrationResult& r, const std::vector<Measurement>& ms, co
     pt.key = size_of(ms[idx[j]]);
     pt.factor = cases[j].simulate(p, phase) / cases[j].measured(); // simulated / measured after the fit
     pt.weight = 1;
+    pt.outlier = outlier[j];
   }
   sim.set_link_override(LinkOverride{});
   for (const auto& k : kernels)

@@ -20,5 +20,6 @@ for b in moesim-calib-p2p moesim-calib-gemm moesim-calib-nccl; do
   check 1 "bad size 'huge'" "$D/$b" $opt huge
 done
 [ -x "$D/moesim-calib-gemm" ] && check 1 "--dtypes: 'fp4'" "$D/moesim-calib-gemm" --dtypes fp4
+[ -x "$D/moesim-calib-gemm" ] && check 1 "--layouts: 'masked'" "$D/moesim-calib-gemm" --layouts masked
 [ -x "$D/moesim-calib-nccl" ] && check 1 "--ops: unknown operation 'broadcast'" "$D/moesim-calib-nccl" --ops broadcast
 [ "$FAILS" -eq 0 ]

@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -239,39 +240,55 @@ TEST_CASE("The kernel fit recovers known deepep-ll parameters from synthetic mea
     CHECK(c.simulate(fitted, sim) == Approx(c.measured()).epsilon(0.001));
 }
 
-TEST_CASE("The compute fit recovers known grouped-GEMM parameters from synthetic MoE-layer measurements")
+namespace {
+
+MoeParams compute_truth()
 {
-  const Cluster cluster = Cluster::uniform(1, 8, h100_sxm());
-  const PhaseSimulator none = [](const LayerComm&, bool, double, const PhaseCost&, const LinkValues&,
-                                 std::vector<double>&) {};
   MoeParams truth;
   truth.compute.hbm_efficiency = 0.83;
   truth.compute.gemm_fixed_s = 4e-6;
   truth.compute.expert_fixed_s = 11e-6;
   truth.compute.expert_group_s = 0.8e-6;
   truth.compute.expert_flop_efficiency = 0.58;
+  return truth;
+}
+
+/// MoE-layer expert times simulated with `truth`: EP4-256, 1-512 tokens per GPU, balanced routing.
+std::vector<Measurement> synthetic_moe(const MoeParams& truth, const Cluster& cluster, const PhaseSimulator& none)
+{
   std::vector<Measurement> ms;
   int line = 0;
   for (int ep : {4, 8, 16, 64, 256})
-    for (int t : {1, 2, 8, 32, 128, 512})
-      for (const char* routing : {"balanced"}) {
-        Measurement m;
-        m.source = "synthetic";
-        m.line = ++line;
-        m.op = "moe_experts";
-        m.gpus_per_node = std::min(ep, 8);
-        m.nodes = ep / m.gpus_per_node;
-        m.hidden = 7168;
-        m.inter = 2048;
-        m.top_k = 8;
-        m.experts = 256;
-        m.tokens = t;
-        m.dtype = "fp8";
-        m.routing = routing;
-        m.time_s = 1.0;
-        m.time_s = MoeCase(m, cluster.gpu(0), LinkValues{}, cluster).simulate(truth, none);
-        ms.push_back(m);
-      }
+    for (int t : {1, 2, 8, 32, 128, 512}) {
+      Measurement m;
+      m.source = "synthetic";
+      m.line = ++line;
+      m.op = "moe_experts";
+      m.gpus_per_node = std::min(ep, 8);
+      m.nodes = ep / m.gpus_per_node;
+      m.hidden = 7168;
+      m.inter = 2048;
+      m.top_k = 8;
+      m.experts = 256;
+      m.tokens = t;
+      m.dtype = "fp8";
+      m.routing = "balanced";
+      m.time_s = 1.0;
+      m.time_s = MoeCase(m, cluster.gpu(0), LinkValues{}, cluster).simulate(truth, none);
+      ms.push_back(m);
+    }
+  return ms;
+}
+
+} // namespace
+
+TEST_CASE("The compute fit recovers known grouped-GEMM parameters from synthetic MoE-layer measurements")
+{
+  const Cluster cluster = Cluster::uniform(1, 8, h100_sxm());
+  const PhaseSimulator none = [](const LayerComm&, bool, double, const PhaseCost&, const LinkValues&,
+                                 std::vector<double>&) {};
+  const MoeParams truth = compute_truth();
+  const std::vector<Measurement> ms = synthetic_moe(truth, cluster, none);
   std::vector<MoeCase> cases;
   cases.reserve(ms.size());
   for (const auto& m : ms)
@@ -286,4 +303,32 @@ TEST_CASE("The compute fit recovers known grouped-GEMM parameters from synthetic
   CHECK(2 * fitted.compute.gemm_fixed() + fitted.compute.expert_fixed() == Approx(19e-6).epsilon(0.01));
   for (auto& c : cases)
     CHECK(c.simulate(fitted, none) == Approx(c.measured()).epsilon(0.001));
+}
+
+TEST_CASE("A noisy repetition among the MoE measurements is rejected as an outlier and the fit recovers the rest")
+{
+  const Cluster cluster = Cluster::uniform(1, 8, h100_sxm());
+  const PhaseSimulator none = [](const LayerComm&, bool, double, const PhaseCost&, const LinkValues&,
+                                 std::vector<double>&) {};
+  std::vector<Measurement> ms = synthetic_moe(compute_truth(), cluster, none);
+  // EP16 at 8 tokens per GPU: a slow repetition, 1.6x its time, in the middle of its series.
+  auto bad = std::find_if(ms.begin(), ms.end(), [](const Measurement& m) { return m.nodes == 2 && m.tokens == 8; });
+  REQUIRE(bad != ms.end());
+  bad->time_s *= 1.6;
+  std::vector<MoeCase> cases;
+  cases.reserve(ms.size());
+  for (const auto& m : ms)
+    cases.emplace_back(m, cluster.gpu(0), LinkValues{}, cluster);
+  MoeParams fitted;
+  std::vector<std::string> notes;
+  std::vector<bool> outlier;
+  fit_moe_params(cases, std::vector<bool>(cases.size(), false), fitted, none, notes, &outlier);
+  REQUIRE(outlier.size() == cases.size());
+  CHECK(std::count(outlier.begin(), outlier.end(), true) == 1);
+  CHECK(outlier[static_cast<size_t>(bad - ms.begin())]);
+  CHECK(std::any_of(notes.begin(), notes.end(), [&](const std::string& n) {
+    return n.find("outlier rejected: synthetic line " + std::to_string(bad->line)) != std::string::npos;
+  }));
+  CHECK(fitted.compute.hbm_efficiency == Approx(0.83).epsilon(0.01));
+  CHECK(fitted.compute.expert_flop_efficiency == Approx(0.58).epsilon(0.01));
 }

@@ -436,9 +436,66 @@ struct Fitter {
 
 } // namespace
 
-void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_out, MoeParams& params,
-                    const PhaseSimulator& sim, std::vector<std::string>& notes)
+namespace {
+
+/// The series a measurement belongs to: one table, operation, shape and routing, over tokens per GPU (or m).
+std::string series_key(const Measurement& m)
 {
+  return m.source + "|" + m.op + "|" + std::to_string(m.nodes) + "x" + std::to_string(m.gpus_per_node) + "|" +
+         m.dtype + "|" + m.layout + "|" + std::to_string(m.hidden) + "|" + std::to_string(m.top_k) + "|" +
+         std::to_string(m.experts) + "|" + std::to_string(m.inter) + "|" + std::to_string(m.kernel_sms) + "|" +
+         m.routing + "|" + std::to_string(m.n) + "|" + std::to_string(m.k) + "|" + std::to_string(m.groups) + "|" +
+         m.metric;
+}
+
+double series_size(const Measurement& m) { return m.op == "gemm" ? m.m : static_cast<double>(m.tokens); }
+
+/// Hampel filter over neighbouring sizes, as the collectives' factors are filtered (calibration.cpp): a case whose
+/// log error is more than max(3 scaled MADs, log 1.25) from the median of its two neighbours on each side in its
+/// series is a noisy repetition, not the model's misfit (which is smooth over sizes). Needs three neighbours.
+std::vector<size_t> neighbour_outliers(const std::vector<MoeCase>& cases, const std::vector<size_t>& use,
+                                       const std::vector<double>& log_error)
+{
+  std::map<std::string, std::vector<size_t>> series; // key -> positions in `use`
+  for (size_t i = 0; i < use.size(); ++i)
+    series[series_key(cases[use[i]].measurement())].push_back(i);
+  std::vector<size_t> out;
+  for (auto& [key, pos] : series) {
+    std::stable_sort(pos.begin(), pos.end(), [&](size_t a, size_t b) {
+      return series_size(cases[use[a]].measurement()) < series_size(cases[use[b]].measurement());
+    });
+    for (size_t i = 0; i < pos.size(); ++i) {
+      std::vector<double> nb;
+      for (size_t j = i >= 2 ? i - 2 : 0; j < std::min(pos.size(), i + 3); ++j)
+        if (j != i)
+          nb.push_back(log_error[pos[j]]);
+      if (nb.size() < 3)
+        continue;
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        const size_t n = v.size();
+        return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+      };
+      const double med = median(nb);
+      std::vector<double> dev;
+      for (double v : nb)
+        dev.push_back(std::fabs(v - med));
+      const double mad = 1.4826 * median(dev);
+      if (std::fabs(log_error[pos[i]] - med) > std::max(3 * mad, std::log(1.25)))
+        out.push_back(use[pos[i]]);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+} // namespace
+
+void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_out, MoeParams& params,
+                    const PhaseSimulator& sim, std::vector<std::string>& notes, std::vector<bool>* outlier)
+{
+  if (outlier)
+    outlier->assign(cases.size(), false);
   // Groups of cases fitted apart: each kernel's, and the compute model's (moe_experts and gemm).
   // Power-law MoE rows are validated, not fitted: the benchmark's generator is rebuilt from its source
   // (OpRouting::PowerLaw), but at small batches its rows need more active experts than that generator gives
@@ -457,7 +514,7 @@ void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_o
   if (power_law > 0)
     notes.push_back(std::to_string(power_law) + " power-law MoE-layer measurements validated, not fitted (their "
                                                 "routing generator is uncertain at small batches)");
-  for (const auto& [group, idx] : by_group) {
+  for (auto& [group, idx] : by_group) {
     std::vector<KernelParamSpec> specs =
         group == "compute" ? compute_param_specs() : make_a2a_kernel(group)->params();
     if (group != "compute" && !params.kernels.count(group))
@@ -478,20 +535,47 @@ void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_o
           f.push_back(FreeParam{group, s.name, s.lo, s.hi});
       return f;
     };
-    // Stage 1: single-node cases, every parameter but the multi-node ones.
-    std::vector<size_t> single, all = idx;
-    for (size_t i : idx)
-      if (!cases[i].multi_node())
-        single.push_back(i);
-    {
-      Fitter fit{cases, single, series_weights(single), sim};
-      fit.run(params, free_of(false));
-    }
-    // Stage 2: every case, the multi-node parameters only.
-    size_t multi = idx.size() - single.size();
-    if (multi > 0) {
-      Fitter fit{cases, all, series_weights(all), sim};
-      fit.run(params, free_of(true));
+    size_t single_count = 0, multi = 0;
+    auto fit_group = [&](const std::vector<size_t>& use) {
+      // Stage 1: single-node cases, every parameter but the multi-node ones.
+      std::vector<size_t> single;
+      for (size_t i : use)
+        if (!cases[i].multi_node())
+          single.push_back(i);
+      {
+        Fitter fit{cases, single, series_weights(single), sim};
+        fit.run(params, free_of(false));
+      }
+      // Stage 2: every case, the multi-node parameters only.
+      single_count = single.size();
+      multi = use.size() - single.size();
+      if (multi > 0) {
+        Fitter fit{cases, use, series_weights(use), sim};
+        fit.run(params, free_of(true));
+      }
+    };
+    fit_group(idx);
+    // Noisy repetitions: rejected and the group refitted once without them.
+    const std::vector<double> err = Fitter{cases, idx, series_weights(idx), sim}.residuals(params);
+    const std::vector<size_t> rejected = neighbour_outliers(cases, idx, err);
+    if (!rejected.empty()) {
+      for (size_t pos = 0; pos < idx.size(); ++pos)
+        if (std::binary_search(rejected.begin(), rejected.end(), idx[pos])) {
+          const Measurement& m = cases[idx[pos]].measurement();
+          char b[64];
+          std::snprintf(b, sizeof b, "%+.1f%%", 100 * std::expm1(err[pos]));
+          notes.push_back("outlier rejected: " + m.source + " line " + std::to_string(m.line) + " (" + m.op + ", " +
+                          std::to_string(static_cast<long long>(series_size(m))) + (m.op == "gemm" ? " m" : " tokens") +
+                          ": error " + b + " after the first fit, far from its neighbouring sizes)");
+          if (outlier)
+            (*outlier)[idx[pos]] = true;
+        }
+      std::vector<size_t> kept;
+      for (size_t i : idx)
+        if (!std::binary_search(rejected.begin(), rejected.end(), i))
+          kept.push_back(i);
+      idx = kept;
+      fit_group(idx);
     }
     std::string values;
     const KernelParams fitted = group == "compute" ? compute_params_of(params.compute) : params.kernels.at(group);
@@ -501,7 +585,7 @@ void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_o
       values += b;
     }
     notes.push_back((group == "compute" ? std::string("compute model") : "kernel " + group) + " fitted on " +
-                    std::to_string(single.size()) + " single-node and " + std::to_string(multi) +
+                    std::to_string(single_count) + " single-node and " + std::to_string(multi) +
                     " multi-node measurements: " + values);
   }
 }

@@ -74,9 +74,11 @@ std::string preset_of_gpu_name(const std::string& gpu_name);
 /// Robust least squares on log(simulated / measured) (soft-L1, each (source, op) series weighted equally), in log
 /// parameter space inside each parameter's range, by Levenberg-Marquardt with numeric derivatives; single-node
 /// cases first, then the multi-node-only parameters (names containing "inter") on all cases. Cases marked in
-/// `held_out` are not fitted. Parameters no fitted case depends on keep their values. Notes say what was fitted.
+/// `held_out` are not fitted. Parameters no fitted case depends on keep their values. A fitted case far from its
+/// neighbouring sizes after the first fit (a Hampel filter on the log errors of its series) is rejected, marked in
+/// `outlier` (resized to the cases), and its group refitted once. Notes say what was fitted and rejected.
 void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_out, MoeParams& params,
-                    const PhaseSimulator& sim, std::vector<std::string>& notes);
+                    const PhaseSimulator& sim, std::vector<std::string>& notes, std::vector<bool>* outlier = nullptr);
 
 /// The compute model's calibratable parameters, as kernel parameters are described.
 std::vector<KernelParamSpec> compute_param_specs();
