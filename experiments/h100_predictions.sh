@@ -15,7 +15,8 @@ trap 'rm -rf "$TMP"' EXIT
 t_us() { "$B/moesim" op "$@" --model "$M" 2>/dev/null | awk '$1 == "time" { print $2 }'; }
 TOKENS=(1 2 4 8 16 32 64 128 256 512 1024)
 echo "Simulated on \`moesim platform --calibration $REC\` (H100, calibrated), DeepSeek-V3 shape (hidden 7168,"
-echo "256 experts, top-8), mean over GPUs, us. Command: \`bash experiments/h100_predictions.sh\`."
+echo "256 experts, top-8), us: dispatch and combine the mean over GPUs (as DeepEP's test averages its ranks), experts"
+echo "the most loaded GPU. Command: \`bash experiments/h100_predictions.sh\`."
 echo
 for kind in dispatch combine; do
   echo "DeepEP low-latency $kind (\`moesim op $kind --a2a-kernel deepep-ll --routing deepep-test\`):"

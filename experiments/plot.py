@@ -99,7 +99,7 @@ def main():
 
     # 2. Inter-node dispatch bytes relative to the baseline placement with everything else equal.
     others = [k for k in ("platform", "model", "trace", "grouping", "redundant_experts", "batch_per_gpu",
-                          "dispatch_dtype", "dispatch_path", "micro_batches", "comm", "train_fraction", "seed")
+                          "dispatch_dtype", "a2a_kernel", "micro_batches", "comm", "train_fraction", "seed")
               if k in c]
     base = {}
     for i in range(n):

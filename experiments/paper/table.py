@@ -8,6 +8,7 @@ inter-node dispatch bytes per step ("all-to-all data"), the largest dispatch mes
 + waiting, MoE layers only) and TPOT.
 """
 import os
+import re
 import sys
 
 import h5py
@@ -38,7 +39,8 @@ def main():
         lay = f[f"point_{i}/layers"][:]
         moe = lay["is_moe"] == 1
         model = os.path.basename(os.path.dirname(col["model"][r]))
-        gpus = {"h100-2n": 16, "h100-4n": 32, "h100-8n": 64}[os.path.splitext(os.path.basename(col["platform"][r]))[0]]
+        # platforms/h100[-calibrated]-<N>n.xml: N nodes of 8 GPUs
+        gpus = 8 * int(re.search(r"-(\d+)n\.xml$", col["platform"][r]).group(1))
         pol = f"{col['placement'][r]} / {col['grouping'][r]}"
         rows[(model, gpus, pol)] = {
             "inter": col["dispatch_inter_bytes_per_step"][r],

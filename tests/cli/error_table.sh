@@ -28,6 +28,11 @@ head -c 5000 "$BLD/data/esft-deepseek-v2-lite.h5" > trunc.h5
 "$MOESIM" trace stats "$BLD/data/esft-deepseek-v2-lite.h5" -o stats.h5 > /dev/null 2>&1
 printf '<?xml version="1.0"?>\n<platform version="4.1">\n  <zone id="z" routing="Full">\n    <host id="a" speed="1f">\n  </zone>\n</platform>\n' > bad.xml
 printf '<?xml version="1.0"?>\n<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">\n<platform version="4.1">\n  <zone id="z" routing="Full">\n    <host id="a" speed="1f"><prop id="node" value="0"/><prop id="gpu" value="0"/></host>\n  </zone>\n</platform>\n' > noprop.xml
+CAL="$SRC/platforms/h100-calibrated-1n.xml"
+sed 's/moesim_kernel_deepep_ll_dispatch_goodput_intra" value="[^"]*"/moesim_kernel_deepep_ll_dispatch_goodput_intra" value="1.5"/' "$CAL" > krange.xml
+sed 's/moesim_kernel_deepep_ll_inter_s"/moesim_kernel_deepep_ll_bogus_s"/' "$CAL" > kunk.xml
+sed 's/<prop id="moesim_hbm_efficiency"/<prop id="moesim_gemm_efficiency_fp8" value="64:0.5"\/><prop id="moesim_hbm_efficiency"/' "$CAL" > gemmeff.xml
+printf '[rank 0] Dispatch bandwidth: 1.00 GB/s, avg_t=10.00 us | Combine bandwidth: 1.00 GB/s, avg_t=10.00 us\n' > deepep.log
 rows=0
 while IFS='|' read -r _ input failure cmd msg _; do
   cmd=$(echo "$cmd" | sed -e 's/^ *`//' -e 's/` *$//')

@@ -3,6 +3,7 @@
 #include "core/io/errors.hpp"
 
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 namespace moesim {
@@ -32,9 +33,12 @@ KernelParams resolve_kernel_params(const A2aKernel& kernel, const KernelParams& 
     known.insert(spec.name);
     auto it = given.find(spec.name);
     const double v = it == given.end() ? spec.default_value : it->second;
-    if (!std::isfinite(v) || v < spec.lo || v > spec.hi)
-      throw UsageError(where + ": kernel parameter " + spec.name + " = " + std::to_string(v) + " is outside [" +
-                       std::to_string(spec.lo) + ", " + std::to_string(spec.hi) + "] (" + spec.unit + ")");
+    if (!std::isfinite(v) || v < spec.lo || v > spec.hi) {
+      char b[160];
+      std::snprintf(b, sizeof b, "%s = %g is outside [%g, %g] (%s)", spec.name.c_str(), v, spec.lo, spec.hi,
+                    spec.unit.c_str());
+      throw UsageError(where + ": kernel parameter " + b);
+    }
     out[spec.name] = v;
   }
   for (const auto& [name, v] : given)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <random>
 
@@ -59,8 +60,10 @@ OpRouting OpRouting::parse(const std::string& text)
       throw UsageError("--routing power_law:ALPHA needs an exponent in (0, 10], got '" + a + "'");
     return r;
   }
+  static const char* kExpected =
+      "uniform, deepep-test, deepep-internode, balanced, power_law:ALPHA or a trace file (FILE.h5[:MOE_LAYER])";
   if (text.empty())
-    throw UsageError("--routing: expected uniform, deepep-test, balanced, power_law:ALPHA or a trace file");
+    throw UsageError(std::string("--routing: expected ") + kExpected);
   r.kind = Kind::Trace;
   r.trace_file = text;
   // FILE:LAYER (the last ':' followed by digits only).
@@ -68,8 +71,13 @@ OpRouting OpRouting::parse(const std::string& text)
   if (c != std::string::npos && c + 1 < text.size() &&
       text.find_first_not_of("0123456789", c + 1) == std::string::npos) {
     r.trace_file = text.substr(0, c);
+    if (text.size() - c - 1 > 6)
+      throw UsageError("--routing: MoE layer '" + text.substr(c + 1) + "' is out of range");
     r.trace_layer = std::stoi(text.substr(c + 1));
   }
+  if (!std::filesystem::exists(r.trace_file))
+    throw UsageError("--routing: '" + text + "' is not a routing name nor an existing trace file (expected " +
+                     kExpected + ")");
   return r;
 }
 
