@@ -73,6 +73,31 @@ TEST_CASE("deepep-ll costs: fixed time and SM time per token, the reduction afte
         Approx(8 * (p.at("dispatch_token_s") + p.at("dispatch_byte_s") * msg)));
 }
 
+TEST_CASE("deepep-normal costs: notify, channels of two SMs moving the data, a channel time per token")
+{
+  KernelParams p = resolve_kernel_params(*make_a2a_kernel("deepep-normal"), {}, "test");
+  p["dispatch_token_s"] = 1e-6;
+  const KernelSetup k = KernelSetup::make("deepep-normal", p, "fp8", 24, "test"); // 24 SMs: 12 channels
+  LayerComm comm;
+  comm.stages.assign(2, PairUnits{});
+  for (auto& st : comm.stages) {
+    st.out.assign(16, {});
+    st.in.assign(16, {});
+  }
+  comm.tokens.assign(16, 4096);
+  comm.units_own.assign(16, 4096 * 3); // each token to three nodes (its own included)
+  comm.units_held.assign(16, 4096 * 2);
+  const double msg = 16 + 7168 + 224;
+  const PhaseCost d = phase_cost(k, comm, true, 256, 8, 7168, 132, true);
+  CHECK(d.fixed_s == Approx(p.at("dispatch_fixed_s") + p.at("inter_s")));
+  CHECK(d.send_s[5] == Approx(4096.0 * 3 * msg / (12 * p.at("dispatch_channel_Bps")) + 4096 * 1e-6 / 12));
+  CHECK(d.goodput_inter == p.at("dispatch_goodput_inter"));
+  // Combine sends back what the GPU holds, in BF16; its per-token time is 0 by default.
+  const PhaseCost c = phase_cost(k, comm, false, 256, 8, 7168, 132, false);
+  CHECK(c.fixed_s == Approx(p.at("combine_fixed_s")));
+  CHECK(c.send_s[0] == Approx(4096.0 * 2 * 2 * 7168 / (12 * p.at("combine_channel_Bps"))));
+}
+
 TEST_CASE("Phase rules on a hand-computed network: latency and fixed time at one message, goodput-bound at many")
 {
   test::StarNetwork net(2, 2, 100e9, 50e9, 1e-6); // 2 GPUs on one node, 100 GB/s each way, 1 us per route
