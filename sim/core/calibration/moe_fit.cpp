@@ -514,7 +514,10 @@ void fit_moe_params(std::vector<MoeCase>& cases, const std::vector<bool>& held_o
   if (power_law > 0)
     notes.push_back(std::to_string(power_law) + " power-law MoE-layer measurements validated, not fitted (their "
                                                 "routing generator is uncertain at small batches)");
-  for (auto& [group, idx] : by_group) {
+  for (auto& entry : by_group) {
+    // Named references, not a structured binding: the lambdas below capture them (clang before C++20's P1091).
+    const std::string& group = entry.first;
+    std::vector<size_t>& idx = entry.second;
     std::vector<KernelParamSpec> specs =
         group == "compute" ? compute_param_specs() : make_a2a_kernel(group)->params();
     if (group != "compute" && !params.kernels.count(group))

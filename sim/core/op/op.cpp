@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <numeric>
 #include <random>
+#include <system_error>
 
 namespace moesim {
 
@@ -75,7 +76,8 @@ OpRouting OpRouting::parse(const std::string& text)
       throw UsageError("--routing: MoE layer '" + text.substr(c + 1) + "' is out of range");
     r.trace_layer = std::stoi(text.substr(c + 1));
   }
-  if (!std::filesystem::exists(r.trace_file))
+  std::error_code ec;
+  if (!std::filesystem::exists(r.trace_file, ec))
     throw UsageError("--routing: '" + text + "' is not a routing name nor an existing trace file (expected " +
                      kExpected + ")");
   return r;
