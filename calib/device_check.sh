@@ -22,8 +22,10 @@ fi
 logs=()
 if [ -n "${DEEPEP_DIR:-}" ] && [ "$G" -ge 2 ]; then
   # DeepEP's low-latency test on this node's GPUs (experts: a multiple of the GPU count).
+  # A log is a measurement and is never overwritten: each check writes a new one.
+  ll="$OUT/deepep-ll-$(date +%Y%m%d-%H%M%S).log"
   bash calib/deepep/run_deepep_tests.sh --deepep "$DEEPEP_DIR" --test ll --experts $((32 * G)) \
-    --tokens 1,8,32,128,512 --gpus-per-node "$G" -o "$OUT/deepep-ll.log"
-  logs+=("$OUT/deepep-ll.log")
+    --tokens 1,8,32,128,512 --gpus-per-node "$G" -o "$ll"
+  logs+=("$ll")
 fi
 "$B/moesim" calibrate "$OUT"/*.json "${logs[@]}" -o "$OUT/platform.xml" --report "$OUT/report"
