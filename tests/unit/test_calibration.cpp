@@ -6,6 +6,8 @@
 #include "core/io/errors.hpp"
 #include "core/io/sha256.hpp"
 
+#include "test_helpers.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -21,27 +23,9 @@ using namespace moesim;
 
 namespace {
 
-std::string slurp(const std::string& path)
-{
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 const std::string kLogs = std::string(MOESIM_SOURCE_DIR) + "/data/calib/nccl-tests-h100/";
 const std::string kG8 = kLogs + "single-node/runs/20260128-145017/without-debug/logs/nccl_N1_G8_cnode3-002.log";
 const std::string kN10 = kLogs + "multi-node/runs/20260129-180219/without-debug/logs/nccl_N10_G8.log";
-
-std::string error_of(const std::function<void()>& fn)
-{
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 } // namespace
 
@@ -71,27 +55,27 @@ TEST_CASE("Real nccl-tests logs: every test, shape and out-of-place time")
 
 TEST_CASE("Truncated and garbled nccl-tests logs are clear errors")
 {
-  const std::string text = slurp(kG8);
+  const std::string text = test::read_file(kG8);
   // Cut in the middle of the first table: rows but no closing line.
   const size_t cut = text.find("   268435456");
   REQUIRE(cut != std::string::npos);
   const std::string truncated = text.substr(0, cut);
-  const std::string msg = error_of([&] { parse_nccl_tests_log(truncated, "cut.log"); });
+  const std::string msg = test::input_error_of([&] { parse_nccl_tests_log(truncated, "cut.log"); });
   CHECK_THAT(msg, Catch::Contains("cut.log"));
   CHECK_THAT(msg, Catch::Contains("truncated"));
   // A row cut short.
   std::string short_row = text;
   short_row.replace(cut, short_row.find('\n', cut) - cut, "   268435456      33554432    double");
-  CHECK_THAT(error_of([&] { parse_nccl_tests_log(short_row, "short.log"); }), Catch::Contains("line 23"));
+  CHECK_THAT(test::input_error_of([&] { parse_nccl_tests_log(short_row, "short.log"); }), Catch::Contains("line 23"));
   // A garbled number.
   std::string garbled = text;
   garbled.replace(garbled.find("182.87"), 6, "18x.87");
-  const std::string g = error_of([&] { parse_nccl_tests_log(garbled, "garbled.log"); });
+  const std::string g = test::input_error_of([&] { parse_nccl_tests_log(garbled, "garbled.log"); });
   CHECK_THAT(g, Catch::Contains("garbled.log"));
   CHECK_THAT(g, Catch::Contains("time (us)"));
   CHECK_THAT(g, Catch::Contains("18x.87"));
   // No test at all.
-  CHECK_THAT(error_of([] { parse_nccl_tests_log("# nccl-tests version 2.17.8\n", "empty.log"); }),
+  CHECK_THAT(test::input_error_of([] { parse_nccl_tests_log("# nccl-tests version 2.17.8\n", "empty.log"); }),
              Catch::Contains("no nccl-tests measurements"));
 }
 
@@ -108,8 +92,8 @@ TEST_CASE("Calibration CSVs: elements and milliseconds, DeepGEMM TFLOP/s")
   REQUIRE(gemm.measurements.size() == 28);
   const Measurement& m = gemm.measurements[0]; // dense,1,64,2112,7168,206 TFLOP/s
   CHECK(m.time_s == Approx(2.0 * 64 * 2112 * 7168 / 206e12));
-  CHECK_THAT(error_of([] { parse_nccl_perf_csv("framework,version\n", "x.csv"); }), Catch::Contains("header"));
-  CHECK_THAT(error_of([] {
+  CHECK_THAT(test::input_error_of([] { parse_nccl_perf_csv("framework,version\n", "x.csv"); }), Catch::Contains("header"));
+  CHECK_THAT(test::input_error_of([] {
                parse_nccl_perf_csv("framework,version,device,op_name,kernel_source,nccl_dtype,num_gpus,message_size,"
                                    "latency\nT,1,H100,alltoall,NCCL,half,8,-4,0.1\n",
                                    "neg.csv");
@@ -129,10 +113,10 @@ TEST_CASE("calib/ JSON: schema, strict keys, time statistics")
   CHECK(in.measurements[0].gpus_per_node == 2);
   std::string unknown = ok;
   unknown.replace(unknown.find("\"reps\""), 6, "\"repz\"");
-  CHECK_THAT(error_of([&] { parse_calib_json(unknown, "u.json"); }), Catch::Contains("repz"));
+  CHECK_THAT(test::input_error_of([&] { parse_calib_json(unknown, "u.json"); }), Catch::Contains("repz"));
   std::string order = ok;
   order.replace(order.find("\"min\": 4e-6"), 11, "\"min\": 6e-6");
-  CHECK_THAT(error_of([&] { parse_calib_json(order, "o.json"); }), Catch::Contains("min <= median <= max"));
+  CHECK_THAT(test::input_error_of([&] { parse_calib_json(order, "o.json"); }), Catch::Contains("min <= median <= max"));
 }
 
 TEST_CASE("Factor tables interpolate in log size and parse strictly")
@@ -145,11 +129,11 @@ TEST_CASE("Factor tables interpolate in log size and parse strictly")
   CHECK(t.covers(2048));
   CHECK_FALSE(t.covers(100));
   CHECK(FactorTable::parse(t.to_string(), "p.xml", "prop").factor == t.factor);
-  CHECK_THAT(error_of([] { FactorTable::parse("4096:1;1024:0.5", "p.xml", "prop"); }), Catch::Contains("ascending"));
-  CHECK_THAT(error_of([] { FactorTable::parse("4096:0", "p.xml", "prop"); }), Catch::Contains("positive"));
-  CHECK_THAT(error_of([] { FactorTable::parse("4096", "p.xml", "prop"); }), Catch::Contains("size:factor"));
+  CHECK_THAT(test::input_error_of([] { FactorTable::parse("4096:1;1024:0.5", "p.xml", "prop"); }), Catch::Contains("ascending"));
+  CHECK_THAT(test::input_error_of([] { FactorTable::parse("4096:0", "p.xml", "prop"); }), Catch::Contains("positive"));
+  CHECK_THAT(test::input_error_of([] { FactorTable::parse("4096", "p.xml", "prop"); }), Catch::Contains("size:factor"));
   std::map<std::string, std::string> bad = {{"moesim_bandwidth_factor_sideways", "1:1"}};
-  CHECK_THAT(error_of([&] { PlatformCalibration::from_props(bad, "p.xml"); }), Catch::Contains("unknown moesim"));
+  CHECK_THAT(test::input_error_of([&] { PlatformCalibration::from_props(bad, "p.xml"); }), Catch::Contains("unknown moesim"));
   PlatformCalibration c;
   c.bandwidth_intra = t;
   c.overhead_intra_s = 5e-6;
@@ -187,11 +171,11 @@ TEST_CASE("A calibration record's platform reads back as written; bad records na
   CHECK(back.zone_properties == c.to_props());
   record["platform"]["topology"] = "torus";
   std::ofstream(file) << record.dump(2);
-  CHECK_THAT(error_of([&] { read_record_platform(file); }), Catch::Contains(file) && Catch::Contains("topology"));
+  CHECK_THAT(test::input_error_of([&] { read_record_platform(file); }), Catch::Contains(file) && Catch::Contains("topology"));
   record["platform"]["topology"] = "rail";
   record.erase("zone_properties");
   std::ofstream(file) << record.dump(2);
-  CHECK_THAT(error_of([&] { read_record_platform(file); }), Catch::Contains("zone_properties"));
+  CHECK_THAT(test::input_error_of([&] { read_record_platform(file); }), Catch::Contains("zone_properties"));
   std::remove(file.c_str());
   rmdir(dir);
 }

@@ -1,8 +1,11 @@
 #include "test_helpers.hpp"
 
+#include "core/io/errors.hpp"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <zlib.h>
 
@@ -29,6 +32,24 @@ void write_file(const std::string& path, const std::string& text)
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream os(path, std::ios::binary);
   os << text;
+}
+
+std::string read_file(const std::string& path)
+{
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string input_error_of(const std::function<void()>& fn)
+{
+  try {
+    fn();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 void write_gzip(const std::string& path, const std::string& text)

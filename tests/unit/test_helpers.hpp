@@ -3,6 +3,7 @@
 #include "core/model/model_spec.hpp"
 #include "core/trace/trace.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ private:
 
 std::string source_path(const std::string& rel); ///< path inside the source tree
 void write_file(const std::string& path, const std::string& text);
+std::string read_file(const std::string& path); ///< the whole file, "" when it cannot be read
+/// The message of the InputError `fn` throws, "" when it throws none.
+std::string input_error_of(const std::function<void()>& fn);
 void write_gzip(const std::string& path, const std::string& text);
 
 /// A tiny MoE model: `layers` layers all MoE, `experts` experts, top-k, hidden 256.

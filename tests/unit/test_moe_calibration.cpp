@@ -6,6 +6,8 @@
 #include "core/io/errors.hpp"
 #include "test_a2a_net.hpp"
 
+#include "test_helpers.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -16,24 +18,6 @@
 using namespace moesim;
 
 namespace {
-
-std::string slurp(const std::string& path)
-{
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string error_of(const std::function<void()>& fn)
-{
-  try {
-    fn();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const std::string kData = std::string(MOESIM_SOURCE_DIR) + "/data/calib/";
 
@@ -99,24 +83,24 @@ TEST_CASE("DeepEP's README tables: latencies, bottleneck bandwidths, and the v2 
 
 TEST_CASE("Truncated and garbled DeepEP and MoE tables name the file, the line and the column")
 {
-  const std::string ll = slurp(kData + "aiconfigurator-h200/deepep_ll_1node.csv");
+  const std::string ll = test::read_file(kData + "aiconfigurator-h200/deepep_ll_1node.csv");
   const std::string cut = ll.substr(0, ll.find('\n', 300) - 20); // the last row loses fields
-  CHECK_THAT(error_of([&] { parse_aiconfigurator_deepep_csv(cut, "ll.csv"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_aiconfigurator_deepep_csv(cut, "ll.csv"); }),
              Catch::StartsWith("ll.csv: line") && Catch::Contains("comma-separated fields"));
   std::string garbled = ll;
   garbled.replace(garbled.find("8.83"), 4, "8.x3");
-  CHECK_THAT(error_of([&] { parse_aiconfigurator_deepep_csv(garbled, "ll.csv"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_aiconfigurator_deepep_csv(garbled, "ll.csv"); }),
              Catch::Contains("ll.csv: line 2: column dispatch_avg_t_us: expected a positive number, found '8.x3'"));
   std::string badshape = ll;
   badshape.replace(badshape.find(",2048,1,8,128,"), 14, ",2048,1,8,100,");
-  CHECK_THAT(error_of([&] { parse_aiconfigurator_deepep_csv(badshape, "ll.csv"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_aiconfigurator_deepep_csv(badshape, "ll.csv"); }),
              Catch::Contains("100 experts do not divide over the 8 GPUs"));
-  const std::string moe = slurp(kData + "aiconfigurator-h200/moe_generation.csv");
+  const std::string moe = test::read_file(kData + "aiconfigurator-h200/moe_generation.csv");
   std::string dist = moe;
   dist.replace(dist.find(",uniform,"), 9, ",zipfian,");
-  CHECK_THAT(error_of([&] { parse_aiconfigurator_moe_csv(dist, "moe.csv"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_aiconfigurator_moe_csv(dist, "moe.csv"); }),
              Catch::Contains("moe.csv: line 2: distribution must be uniform or power_law_ALPHA"));
-  CHECK_THAT(error_of([&] { parse_aiconfigurator_moe_csv("framework,device\n", "m.csv"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_aiconfigurator_moe_csv("framework,device\n", "m.csv"); }),
              Catch::Contains("the header lacks the column 'op_name'"));
 }
 
@@ -144,7 +128,7 @@ TEST_CASE("DeepEP test output: aiconfigurator's inline shapes, DeepEP's own line
   CHECK(b.measurements[1].time_s == Approx(195e-6));
   CHECK(b.measurements[0].nodes == 2);
   CHECK(b.measurements[0].gpu_name == "H100");
-  CHECK_THAT(error_of([&] { parse_deepep_test_log(own.substr(own.find('\n') + 1), "c.log"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_deepep_test_log(own.substr(own.find('\n') + 1), "c.log"); }),
              Catch::Contains("c.log: line 1: the run's num_tokens is not known") &&
                  Catch::Contains("# moesim-deepep:"));
   const std::string normal =
@@ -163,11 +147,27 @@ TEST_CASE("DeepEP test output: aiconfigurator's inline shapes, DeepEP's own line
   CHECK(n.measurements[1].time_s == Approx(750e-6));
   CHECK(n.measurements[2].metric == "rdma_bandwidth"); // the older bandwidth-only line
   CHECK(n.measurements[2].bandwidth_Bps == Approx(43.21e9));
-  CHECK_THAT(error_of([&] { parse_deepep_test_log("# moesim-deepep: speed=3\n", "h.log"); }),
+  CHECK_THAT(test::input_error_of([&] { parse_deepep_test_log("# moesim-deepep: speed=3\n", "h.log"); }),
              Catch::Contains("h.log: line 1: unknown key 'speed'"));
 }
 
 namespace {
+
+/// The measurements as fit cases on the cluster's own GPU and links.
+std::vector<MoeCase> cases_of(const std::vector<Measurement>& ms, const Cluster& cluster)
+{
+  std::vector<MoeCase> cases;
+  cases.reserve(ms.size());
+  for (const auto& m : ms)
+    cases.emplace_back(m, cluster.gpu(0), LinkValues{}, cluster);
+  return cases;
+}
+
+/// For compute cases, which never ask the network.
+PhaseSimulator no_network()
+{
+  return [](const LayerComm&, bool, double, const PhaseCost&, const LinkValues&, std::vector<double>&) {};
+}
 
 /// Synthetic DeepEP low-latency measurements on one 8-GPU node over a grid of shapes, simulated with `truth`.
 std::vector<Measurement> synthetic_ll(const MoeParams& truth, const Cluster& cluster, const PhaseSimulator& sim)
@@ -220,10 +220,7 @@ TEST_CASE("The kernel fit recovers known deepep-ll parameters from synthetic mea
   tp["combine_byte_s"] = 3.5e-11;
   truth.kernels["deepep-ll"] = tp;
   const auto ms = synthetic_ll(truth, cluster, sim);
-  std::vector<MoeCase> cases;
-  cases.reserve(ms.size());
-  for (const auto& m : ms)
-    cases.emplace_back(m, cluster.gpu(0), LinkValues{}, cluster);
+  std::vector<MoeCase> cases = cases_of(ms, cluster);
   MoeParams fitted; // from the defaults
   fitted.kernels["deepep-ll"] = resolve_kernel_params(*make_a2a_kernel("deepep-ll"), {}, "test");
   std::vector<std::string> notes;
@@ -285,14 +282,10 @@ std::vector<Measurement> synthetic_moe(const MoeParams& truth, const Cluster& cl
 TEST_CASE("The compute fit recovers known grouped-GEMM parameters from synthetic MoE-layer measurements")
 {
   const Cluster cluster = Cluster::uniform(1, 8, h100_sxm());
-  const PhaseSimulator none = [](const LayerComm&, bool, double, const PhaseCost&, const LinkValues&,
-                                 std::vector<double>&) {};
+  const PhaseSimulator none = no_network();
   const MoeParams truth = compute_truth();
   const std::vector<Measurement> ms = synthetic_moe(truth, cluster, none);
-  std::vector<MoeCase> cases;
-  cases.reserve(ms.size());
-  for (const auto& m : ms)
-    cases.emplace_back(m, cluster.gpu(0), LinkValues{}, cluster);
+  std::vector<MoeCase> cases = cases_of(ms, cluster);
   MoeParams fitted;
   std::vector<std::string> notes;
   fit_moe_params(cases, std::vector<bool>(cases.size(), false), fitted, none, notes);
@@ -308,17 +301,13 @@ TEST_CASE("The compute fit recovers known grouped-GEMM parameters from synthetic
 TEST_CASE("A noisy repetition among the MoE measurements is rejected as an outlier and the fit recovers the rest")
 {
   const Cluster cluster = Cluster::uniform(1, 8, h100_sxm());
-  const PhaseSimulator none = [](const LayerComm&, bool, double, const PhaseCost&, const LinkValues&,
-                                 std::vector<double>&) {};
+  const PhaseSimulator none = no_network();
   std::vector<Measurement> ms = synthetic_moe(compute_truth(), cluster, none);
   // EP16 at 8 tokens per GPU: a slow repetition, 1.6x its time, in the middle of its series.
   auto bad = std::find_if(ms.begin(), ms.end(), [](const Measurement& m) { return m.nodes == 2 && m.tokens == 8; });
   REQUIRE(bad != ms.end());
   bad->time_s *= 1.6;
-  std::vector<MoeCase> cases;
-  cases.reserve(ms.size());
-  for (const auto& m : ms)
-    cases.emplace_back(m, cluster.gpu(0), LinkValues{}, cluster);
+  std::vector<MoeCase> cases = cases_of(ms, cluster);
   MoeParams fitted;
   std::vector<std::string> notes;
   std::vector<bool> outlier;

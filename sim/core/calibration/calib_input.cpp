@@ -1,5 +1,7 @@
 #include "core/calibration/calib_input.hpp"
 
+#include "core/calibration/text.hpp"
+
 #include "core/io/errors.hpp"
 #include "core/io/json_util.hpp"
 #include "core/io/sha256.hpp"
@@ -14,63 +16,18 @@ namespace moesim {
 
 namespace {
 
-std::vector<std::string> tokens_of(const std::string& line, char sep = 0)
-{
-  std::vector<std::string> out;
-  if (sep == 0) {
-    std::istringstream in(line);
-    std::string t;
-    while (in >> t)
-      out.push_back(t);
-  } else {
-    std::string cur;
-    for (char c : line) {
-      if (c == sep) {
-        out.push_back(cur);
-        cur.clear();
-      } else if (c != '\r') {
-        cur += c;
-      }
-    }
-    out.push_back(cur);
-  }
-  return out;
-}
-
-std::vector<std::string> lines_of(const std::string& text)
-{
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (c == '\n') {
-      out.push_back(cur);
-      cur.clear();
-    } else if (c != '\r') {
-      cur += c;
-    }
-  }
-  if (!cur.empty())
-    out.push_back(cur);
-  return out;
-}
-
-std::string at_line(int line) { return "line " + std::to_string(line); }
+using calib_text::at_line;
+using calib_text::lines_of;
+using calib_text::tokens_of;
 
 /// A finite number > 0 (or >= 0 when zero_ok), or InputError naming the column.
 double positive_number(const std::string& s, const std::string& path, int line, const std::string& column,
                        bool zero_ok = false)
 {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != s.size() || s.empty() || !std::isfinite(v) || v < 0 || (!zero_ok && v == 0))
-    throw InputError(path, at_line(line),
-                     "expected a positive number for " + column + ", found '" + s + "'");
-  return v;
+  const auto v = calib_text::positive_number_of(s, zero_ok);
+  if (!v)
+    throw InputError(path, at_line(line), "expected a positive number for " + column + ", found '" + s + "'");
+  return *v;
 }
 
 bool starts_with_digit(const std::string& line)

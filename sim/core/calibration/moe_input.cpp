@@ -3,6 +3,8 @@
 // file, the line and what was expected on bad input.
 #include "core/calibration/calib_input.hpp"
 
+#include "core/calibration/text.hpp"
+
 #include "core/io/errors.hpp"
 
 #include <algorithm>
@@ -15,40 +17,9 @@ namespace moesim {
 
 namespace {
 
-std::vector<std::string> split_lines(const std::string& text)
-{
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : text) {
-    if (c == '\n') {
-      out.push_back(cur);
-      cur.clear();
-    } else if (c != '\r') {
-      cur += c;
-    }
-  }
-  if (!cur.empty())
-    out.push_back(cur);
-  return out;
-}
-
-std::vector<std::string> split(const std::string& line, char sep)
-{
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : line) {
-    if (c == sep) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
-std::string where(int line) { return "line " + std::to_string(line); }
+using calib_text::at_line;
+using calib_text::lines_of;
+using calib_text::tokens_of;
 
 /// A CSV table with a header: fields by column name, numbers checked, errors naming file, line and column.
 class CsvTable {
@@ -56,7 +27,7 @@ public:
   CsvTable(const std::string& text, const std::string& path, const std::vector<std::string>& required)
       : path_(path)
   {
-    const auto lines = split_lines(text);
+    const auto lines = lines_of(text);
     size_t i = 0;
     for (; i < lines.size(); ++i) {
       if (lines[i].empty())
@@ -70,18 +41,18 @@ public:
     if (i == lines.size())
       throw InputError(path, "", "no header line");
     header_line_ = static_cast<int>(i) + 1;
-    const auto names = split(lines[i], ',');
+    const auto names = tokens_of(lines[i], ',');
     for (size_t c = 0; c < names.size(); ++c)
       col_[names[c]] = c;
     for (const auto& r : required)
       if (!col_.count(r))
-        throw InputError(path, where(header_line_), "the header lacks the column '" + r + "'");
+        throw InputError(path, at_line(header_line_), "the header lacks the column '" + r + "'");
     for (++i; i < lines.size(); ++i) {
       if (lines[i].empty() || lines[i][0] == '#')
         continue;
-      auto f = split(lines[i], ',');
+      auto f = tokens_of(lines[i], ',');
       if (f.size() != names.size())
-        throw InputError(path, where(static_cast<int>(i) + 1),
+        throw InputError(path, at_line(static_cast<int>(i) + 1),
                          "expected " + std::to_string(names.size()) + " comma-separated fields (as the header), found " +
                              std::to_string(f.size()) + " (a truncated or garbled row?)");
       rows_.push_back(std::move(f));
@@ -97,22 +68,16 @@ public:
   double number(size_t r, const std::string& c, bool zero_ok = false) const
   {
     const std::string& s = text(r, c);
-    size_t used = 0;
-    double v = 0;
-    try {
-      v = std::stod(s, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (s.empty() || used != s.size() || !std::isfinite(v) || v < 0 || (!zero_ok && v == 0))
-      throw InputError(path_, where(line(r)), "column " + c + ": expected a positive number, found '" + s + "'");
-    return v;
+    const auto v = calib_text::positive_number_of(s, zero_ok);
+    if (!v)
+      throw InputError(path_, at_line(line(r)), "column " + c + ": expected a positive number, found '" + s + "'");
+    return *v;
   }
   int integer(size_t r, const std::string& c, int lo, int hi) const
   {
     const double v = number(r, c, lo == 0);
     if (v != std::floor(v) || v < lo || v > hi)
-      throw InputError(path_, where(line(r)), "column " + c + ": expected an integer in [" + std::to_string(lo) +
+      throw InputError(path_, at_line(line(r)), "column " + c + ": expected an integer in [" + std::to_string(lo) +
                                                   ", " + std::to_string(hi) + "], found '" + text(r, c) + "'");
     return static_cast<int>(v);
   }
@@ -150,7 +115,7 @@ std::string aiconfigurator_csv_kind(const std::string& header_line)
 {
   std::string h = header_line;
   h.erase(std::remove(h.begin(), h.end(), '\r'), h.end());
-  const auto names = split(h, ',');
+  const auto names = tokens_of(h, ',');
   const std::set<std::string> cols(names.begin(), names.end());
   if (cols.count("dispatch_avg_t_us") || cols.count("dispatch_transmit_us"))
     return "aiconfigurator-deepep-csv";
@@ -186,7 +151,7 @@ CalibInput parse_aiconfigurator_deepep_csv(const std::string& text, const std::s
     base.experts = t.integer(r, "num_experts", 1, 1 << 16);
     base.gpu_name = t.text(r, "device");
     base.dtype = "fp8";
-    check_shape(base, path, where(base.line));
+    check_shape(base, path, at_line(base.line));
     devices.insert(base.gpu_name);
     for (bool dispatch : {true, false}) {
       Measurement m = base;
@@ -224,7 +189,7 @@ CalibInput parse_aiconfigurator_moe_csv(const std::string& text, const std::stri
   for (size_t r = 0; r < t.size(); ++r) {
     const std::string op = t.text(r, "op_name");
     if (op != "moe_generation" && op != "moe_context")
-      throw InputError(path, where(t.line(r)), "op_name must be moe_generation or moe_context, found '" + op + "'");
+      throw InputError(path, at_line(t.line(r)), "op_name must be moe_generation or moe_context, found '" + op + "'");
     if (op == "moe_context") { // contiguous-layout prefill GEMMs: not the decode model (docs/calibration.md)
       ++prefill;
       continue;
@@ -237,24 +202,24 @@ CalibInput parse_aiconfigurator_moe_csv(const std::string& text, const std::stri
     devices.insert(m.gpu_name);
     const std::string dtype = t.text(r, "moe_dtype");
     if (dtype != "fp8_block" && dtype != "fp8" && dtype != "bf16" && dtype != "float16")
-      throw InputError(path, where(m.line), "moe_dtype must be fp8_block, fp8, bf16 or float16, found '" + dtype + "'");
+      throw InputError(path, at_line(m.line), "moe_dtype must be fp8_block, fp8, bf16 or float16, found '" + dtype + "'");
     m.dtype = dtype.rfind("fp8", 0) == 0 ? "fp8" : "bf16";
     if (t.integer(r, "moe_tp_size", 1, 4096) != 1)
-      throw InputError(path, where(m.line), "moe_tp_size must be 1 (expert parallelism only)");
+      throw InputError(path, at_line(m.line), "moe_tp_size must be 1 (expert parallelism only)");
     const int ep = t.integer(r, "moe_ep_size", 1, 4096);
     m.gpus_per_node = std::min(ep, 8);
     m.nodes = ep / m.gpus_per_node;
     if (m.nodes * m.gpus_per_node != ep)
-      throw InputError(path, where(m.line), "moe_ep_size must be at most 8 or a multiple of 8");
+      throw InputError(path, at_line(m.line), "moe_ep_size must be at most 8 or a multiple of 8");
     const int global = t.integer(r, "num_tokens", 1, 1 << 26);
     if (global % ep != 0)
-      throw InputError(path, where(m.line), "num_tokens (the global batch) must be a multiple of moe_ep_size");
+      throw InputError(path, at_line(m.line), "num_tokens (the global batch) must be a multiple of moe_ep_size");
     m.tokens = global / ep;
     m.hidden = t.integer(r, "hidden_size", 1, 1 << 20);
     m.inter = t.integer(r, "inter_size", 1, 1 << 20);
     m.top_k = t.integer(r, "topk", 1, 1 << 10);
     m.experts = t.integer(r, "num_experts", 1, 1 << 16);
-    check_shape(m, path, where(m.line));
+    check_shape(m, path, at_line(m.line));
     const std::string dist = t.text(r, "distribution");
     if (dist == "uniform") {
       m.routing = "balanced";
@@ -263,10 +228,10 @@ CalibInput parse_aiconfigurator_moe_csv(const std::string& text, const std::stri
       char* end = nullptr;
       const double alpha = std::strtod(a.c_str(), &end);
       if (a.empty() || *end != '\0' || !(alpha > 0 && alpha <= 10))
-        throw InputError(path, where(m.line), "distribution power_law_ALPHA needs 0 < ALPHA <= 10, found '" + dist + "'");
+        throw InputError(path, at_line(m.line), "distribution power_law_ALPHA needs 0 < ALPHA <= 10, found '" + dist + "'");
       m.routing = "power_law:" + a;
     } else {
-      throw InputError(path, where(m.line), "distribution must be uniform or power_law_ALPHA, found '" + dist + "'");
+      throw InputError(path, at_line(m.line), "distribution must be uniform or power_law_ALPHA, found '" + dist + "'");
     }
     m.time_s = t.number(r, "latency") * 1e-3; // milliseconds
     in.measurements.push_back(m);
@@ -334,7 +299,7 @@ CalibInput parse_deepep_readme_csv(const std::string& text, const std::string& p
     base.tokens = tokens;
     base.dtype = "fp8";
     base.gpu_name = gpu;
-    check_shape(base, path, where(base.line));
+    check_shape(base, path, at_line(base.line));
     for (bool dispatch : {true, false}) {
       Measurement m = base;
       const std::string ph = dispatch ? "dispatch" : "combine";
@@ -348,7 +313,7 @@ CalibInput parse_deepep_readme_csv(const std::string& text, const std::string& p
         m.kernel_sms = 24; // the README's runs (DeepEP's default tuning range)
         const std::string link = t.text(r, ph + "_link");
         if (link != "RDMA" && link != "NVLink")
-          throw InputError(path, where(m.line), ph + "_link must be RDMA or NVLink, found '" + link + "'");
+          throw InputError(path, at_line(m.line), ph + "_link must be RDMA or NVLink, found '" + link + "'");
         m.metric = link == "RDMA" ? "rdma_bandwidth" : "nvl_bandwidth";
         m.bandwidth_Bps = t.number(r, ph + "_bottleneck_GBps") * 1e9;
       }
@@ -375,7 +340,7 @@ std::map<std::string, std::string> header_values(const std::string& line, const 
   for (auto it = std::sregex_iterator(rest.begin(), rest.end(), kv); it != std::sregex_iterator(); ++it) {
     const std::string k = (*it)[1].str();
     if (!keys.count(k))
-      throw InputError(path, where(ln), "unknown key '" + k + "' in the moesim-deepep header (expected test, "
+      throw InputError(path, at_line(ln), "unknown key '" + k + "' in the moesim-deepep header (expected test, "
                                         "num_tokens, hidden, num_topk, num_experts, nodes, gpus_per_node, gpu, num_sms)");
     v[k] = (*it)[2].str();
   }
@@ -386,7 +351,7 @@ int header_int(const std::map<std::string, std::string>& h, const std::string& k
 {
   auto it = h.find(key);
   if (it == h.end())
-    throw InputError(path, where(ln), "the run's " + key + " is not known: put a line '# moesim-deepep: test=... "
+    throw InputError(path, at_line(ln), "the run's " + key + " is not known: put a line '# moesim-deepep: test=... "
                                       "num_tokens=... hidden=... num_topk=... num_experts=... nodes=... "
                                       "gpus_per_node=...' before DeepEP's output (calib/deepep/run_deepep_tests.sh "
                                       "writes it)");
@@ -397,7 +362,7 @@ int header_int(const std::map<std::string, std::string>& h, const std::string& k
       throw std::out_of_range("range");
     return static_cast<int>(v);
   } catch (const std::exception&) {
-    throw InputError(path, where(ln), key + " must be a positive integer, found '" + it->second + "'");
+    throw InputError(path, at_line(ln), key + " must be a positive integer, found '" + it->second + "'");
   }
 }
 
@@ -408,7 +373,7 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
   CalibInput in;
   in.path = path;
   in.format = "deepep-test-log";
-  const auto lines = split_lines(text);
+  const auto lines = lines_of(text);
   // Low-latency lines (DeepEP's tests/test_low_latency.py; aiconfigurator's copy adds the shape inline):
   static const std::regex ll_re(
       R"(\[rank (\d+)\](?: num_tokens=(\d+), hidden=(\d+), num_experts=(\d+), num_topk=(\d+), return_recv_hook=False)? Dispatch bandwidth: ([0-9.]+) GB/s, avg_t=([0-9.]+) us \| Combine bandwidth: ([0-9.]+) GB/s, avg_t=([0-9.]+) us)");
@@ -478,10 +443,10 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
         base.experts = header_int(header, "num_experts", path, ln);
         base.top_k = header_int(header, "num_topk", path, ln);
       }
-      check_shape(base, path, where(ln));
+      check_shape(base, path, at_line(ln));
       const double dt = std::stod(m[7].str()) * 1e-6, ct = std::stod(m[9].str()) * 1e-6;
       if (!(dt > 0 && ct > 0))
-        throw InputError(path, where(ln), "avg_t must be positive");
+        throw InputError(path, at_line(ln), "avg_t must be positive");
       const std::string key = std::to_string(base.tokens) + "|" + std::to_string(base.hidden) + "|" +
                               std::to_string(base.experts) + "|" + std::to_string(base.top_k) + "|" +
                               std::to_string(header_line);
@@ -516,7 +481,7 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
       x.top_k = header_int(header, "num_topk", path, ln);
       x.experts = header_int(header, "num_experts", path, ln);
       x.routing = x.nodes > 1 ? "deepep-internode" : "uniform";
-      check_shape(x, path, where(ln));
+      check_shape(x, path, at_line(ln));
       const std::string rest = m[4].str();
       std::smatch t;
       if (std::regex_search(rest, t, tn_re)) {
@@ -527,11 +492,11 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
         x.metric = x.nodes > 1 ? "rdma_bandwidth" : "nvl_bandwidth";
         x.bandwidth_Bps = std::stod(t[1].str()) * 1e9;
       } else {
-        throw InputError(path, where(ln), "a '[tuning] Best' line without times ('A + B us') or bandwidths "
+        throw InputError(path, at_line(ln), "a '[tuning] Best' line without times ('A + B us') or bandwidths "
                                           "('X GB/s (RDMA)' / '(NVL)')");
       }
       if (!(x.time_s > 0 || x.bandwidth_Bps > 0))
-        throw InputError(path, where(ln), "times and bandwidths must be positive");
+        throw InputError(path, at_line(ln), "times and bandwidths must be positive");
       in.measurements.push_back(x);
     }
   }
