@@ -92,6 +92,17 @@ private:
   std::vector<std::string> comments_;
 };
 
+/// `base` as one phase of a DeepEP kernel: its operation, and the routing DeepEP's test of that kernel draws
+/// (test_low_latency.py: uniform with masked selections; test_internode.py: top-k inside a few nodes).
+Measurement deepep_phase(const Measurement& base, bool ll, bool dispatch)
+{
+  Measurement m = base;
+  const std::string ph = dispatch ? "dispatch" : "combine";
+  m.op = (ll ? "ll_" : "normal_") + ph;
+  m.routing = ll ? "deepep-test" : m.nodes > 1 ? "deepep-internode" : "uniform";
+  return m;
+}
+
 /// The shape every DeepEP / MoE measurement must have; InputError naming the place otherwise.
 void check_shape(const Measurement& m, const std::string& path, const std::string& place)
 {
@@ -154,15 +165,11 @@ CalibInput parse_aiconfigurator_deepep_csv(const std::string& text, const std::s
     check_shape(base, path, at_line(base.line));
     devices.insert(base.gpu_name);
     for (bool dispatch : {true, false}) {
-      Measurement m = base;
+      Measurement m = deepep_phase(base, ll, dispatch);
       const std::string ph = dispatch ? "dispatch" : "combine";
       if (ll) {
-        m.op = "ll_" + ph;
-        m.routing = "deepep-test";
         m.time_s = t.number(r, ph + "_avg_t_us") * 1e-6;
       } else {
-        m.op = "normal_" + ph;
-        m.routing = base.nodes > 1 ? "deepep-internode" : "uniform";
         m.kernel_sms = t.integer(r, ph + "_sms", 2, 4096);
         m.time_s = (t.number(r, ph + "_transmit_us") + t.number(r, ph + "_notify_us", true)) * 1e-6;
       }
@@ -301,15 +308,11 @@ CalibInput parse_deepep_readme_csv(const std::string& text, const std::string& p
     base.gpu_name = gpu;
     check_shape(base, path, at_line(base.line));
     for (bool dispatch : {true, false}) {
-      Measurement m = base;
+      Measurement m = deepep_phase(base, ll, dispatch);
       const std::string ph = dispatch ? "dispatch" : "combine";
       if (ll) {
-        m.op = "ll_" + ph;
-        m.routing = "deepep-test";
         m.time_s = t.number(r, ph + "_latency_us") * 1e-6;
       } else {
-        m.op = "normal_" + ph;
-        m.routing = base.nodes > 1 ? "deepep-internode" : "uniform";
         m.kernel_sms = 24; // the README's runs (DeepEP's default tuning range)
         const std::string link = t.text(r, ph + "_link");
         if (link != "RDMA" && link != "NVLink")
@@ -398,8 +401,7 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
     for (auto& p : pending) {
       for (bool dispatch : {true, false}) {
         const auto& v = dispatch ? p.dispatch_s : p.combine_s;
-        Measurement m = p.m;
-        m.op = dispatch ? "ll_dispatch" : "ll_combine";
+        Measurement m = deepep_phase(p.m, true, dispatch);
         double sum = 0;
         for (double x : v)
           sum += x;
@@ -430,7 +432,6 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
       base.source = path;
       base.line = ln;
       base.dtype = "fp8";
-      base.routing = "deepep-test";
       shape_from_header(base, ln);
       if (m[2].matched) {
         base.tokens = std::stoi(m[2].str());
@@ -472,7 +473,6 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
       Measurement x;
       x.source = path;
       x.line = ln;
-      x.op = dispatch ? "normal_dispatch" : "normal_combine";
       x.dtype = dispatch && m[2].str() == "BF16" ? "bf16" : "fp8";
       x.kernel_sms = std::stoi(m[3].str());
       shape_from_header(x, ln);
@@ -480,7 +480,7 @@ CalibInput parse_deepep_test_log(const std::string& text, const std::string& pat
       x.hidden = header_int(header, "hidden", path, ln);
       x.top_k = header_int(header, "num_topk", path, ln);
       x.experts = header_int(header, "num_experts", path, ln);
-      x.routing = x.nodes > 1 ? "deepep-internode" : "uniform";
+      x = deepep_phase(x, false, dispatch);
       check_shape(x, path, at_line(ln));
       const std::string rest = m[4].str();
       std::smatch t;
