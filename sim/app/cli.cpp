@@ -2,6 +2,7 @@
 // or usage, 1 internal error. main() calls it; so do sweep's forked children (cmd_sweep.cpp).
 #include "commands.hpp"
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +10,47 @@
 #include <iostream>
 
 namespace moesim::cli {
+
+namespace {
+
+/// Options that name files a subcommand writes (the rest that name existing files are its inputs). --report is a
+/// prefix of several files.
+bool is_output_option(const std::string& command, const std::string& name)
+{
+  if (name == "--out" || name == "--timeline" || name == "--report")
+    return true;
+  return name == "--record" && command == "calibrate";
+}
+
+/// Refuses, before any work, an output that is the same file as an input of the command line (same inode, however
+/// spelled); the writers refuse it again (AtomicFile) for inputs named inside other files.
+void guard_outputs(const CLI::App* cmd)
+{
+  std::vector<std::string> outputs;
+  for (const auto* sub = cmd; sub != nullptr;) {
+    for (const auto* opt : sub->get_options()) {
+      if (opt->count() == 0 || opt->get_name().empty())
+        continue;
+      const bool output = is_output_option(sub->get_name(), opt->get_name());
+      for (const auto& v : opt->results()) {
+        if (output) {
+          outputs.push_back(v);
+          if (opt->get_name() == "--report")
+            for (const char* ext : {".md", ".csv", ".h5"})
+              outputs.push_back(v + ext);
+        } else {
+          note_input_file(v);
+        }
+      }
+    }
+    const auto subs = sub->get_subcommands();
+    sub = subs.empty() ? nullptr : subs.front();
+  }
+  for (const auto& o : outputs)
+    refuse_input_overwrite(o);
+}
+
+} // namespace
 
 int run_cli(int argc, char** argv)
 {
@@ -41,6 +83,8 @@ int run_cli(int argc, char** argv)
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%l] %v");
   try {
+    if (const auto subs = app.get_subcommands(); !subs.empty())
+      guard_outputs(subs.front());
     return action ? action() : 0;
   } catch (const moesim::InputError& e) {
     std::cerr << "moesim: error: " << e.what() << "\n";

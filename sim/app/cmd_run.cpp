@@ -51,6 +51,7 @@ int run(RunOpts& o)
   const ModelSpec model = load_model_spec(spec.model_file);
   const Trace trace = read_trace(spec.trace_file);
   check_trace_matches_model(trace, spec.trace_file, model);
+  require_tokens(trace, spec.trace_file);
   const auto& placement_entry = PlacementRegistry::instance().get(spec.placement, "placement");
   const auto& grouping_entry = GroupingRegistry::instance().get(spec.grouping, "grouping");
 
@@ -76,6 +77,12 @@ int run(RunOpts& o)
   ComputeModel compute(model, compute_params);
   const KernelSetup kernel = sim.calibration().kernel(spec.a2a_kernel, spec.dispatch_dtype, spec.a2a_sms, spec.platform_file);
   BatchScheduler scheduler(trace, grouping, cluster.num_gpus(), spec.batch_per_gpu, spec.replay, spec.seed);
+  if (scheduler.reuse_factor() > 1.0)
+    spdlog::warn("{} batch slots but only {} distinct requests to fill them: requests are served {:.2f} times at "
+                 "once on average (their copies route to the same experts); use a larger trace, more requests "
+                 "(trace synth --requests) or a smaller --batch",
+                 static_cast<int64_t>(std::llround(scheduler.reuse_factor() * scheduler.distinct_requests())),
+                 scheduler.distinct_requests(), scheduler.reuse_factor());
   DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches, kernel);
 
   const double dbpt = kernel.unit_bytes(true, static_cast<int>(model.hidden_size));
@@ -150,7 +157,9 @@ int run(RunOpts& o)
         {"sha256_trace", sha256_file(spec.trace_file)},
         {"replayed_tokens", scheduler.replays_decode_only() ? "decode" : "all"},
     };
-    recorder.write_hdf5(spec.out_file, spec.to_json(), attrs);
+    recorder.write_hdf5(spec.out_file, spec.to_json(), attrs,
+                        {{"distinct_requests", static_cast<double>(scheduler.distinct_requests())},
+                         {"request_reuse_factor", scheduler.reuse_factor()}});
     std::cout << "results       " << spec.out_file << "\n";
   }
   if (!spec.timeline_file.empty()) {

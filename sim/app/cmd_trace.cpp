@@ -37,6 +37,7 @@ void add_trace_stats(CLI::App& cmd, Action& action)
   st->callback([&action, so] {
     action = [so] {
       const Trace t = read_trace(so->trace);
+      require_tokens(t, so->trace);
       const TraceStats s = compute_trace_stats(t, so->o);
       std::cout << format_trace_stats(s);
       if (!so->out.empty()) {

@@ -339,6 +339,7 @@ void Simulation::run(StepSource& planner, const ModelSpec& model, int steps, Rec
   const auto w0 = std::chrono::steady_clock::now();
   impl_->engine->run();
   impl_->engine_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  impl_->raise_unrouted();
   if (st.steps_done_all != steps)
     throw InternalError("simulation ended after " + std::to_string(st.steps_done_all) + " of " + std::to_string(steps) +
                         " steps (deadlock)");
@@ -355,6 +356,7 @@ std::vector<double> Simulation::fast_transfers(const std::vector<std::tuple<int,
   FlowSolver solver;
   std::vector<double> finish;
   solver.solve(impl_->network, batch, finish);
+  impl_->raise_unrouted();
   for (size_t i = 0; i < transfers.size(); ++i)
     finish[i] += impl_->latency(std::get<0>(transfers[i]), std::get<1>(transfers[i]));
   return finish;
@@ -386,7 +388,9 @@ std::vector<double> Simulation::run_transfers(const std::vector<std::tuple<int, 
 double Simulation::phase_time_s(const LayerComm& comm, bool dispatch, double unit_bytes, const PhaseCost& cost,
                                 const std::vector<double>& start_s, std::vector<double>& end_s)
 {
-  return fast_phase_.solve(*impl_, comm, dispatch, unit_bytes, cost, start_s, end_s);
+  const double bytes = fast_phase_.solve(*impl_, comm, dispatch, unit_bytes, cost, start_s, end_s);
+  impl_->raise_unrouted();
+  return bytes;
 }
 
 } // namespace moesim

@@ -1,6 +1,8 @@
 #include "simgrid/platform_loader.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
+#include "simgrid/platform_check.hpp"
 #include "simgrid/simulation_impl.hpp"
 
 #include <simgrid/Exception.hpp>
@@ -25,41 +27,22 @@ Simulation::Simulation(const std::string& platform_file, const NetworkSettings& 
       throw InputError(platform_file, "", "cannot read platform file");
   }
   impl_->platform_file = platform_file;
+  note_input_file(platform_file);
+  check_platform_in_child(platform_file, settings);
   int argc = 1;
   char name[] = "moesim";
   char* argv[] = {name, nullptr};
   // SimGrid logs to stderr; moesim reports through its own logger.
   xbt_log_control_set("root.thresh:critical");
   impl_->engine = std::make_unique<simgrid::s4u::Engine>(&argc, argv);
-  // CM02 without TCP effects: RDMA/NVLink move data at link rate (see docs/model.md, ../shared notes).
-  simgrid::s4u::Engine::set_config("network/model:CM02");
-  simgrid::s4u::Engine::set_config("network/optim:Full");
-  simgrid::s4u::Engine::set_config("network/crosstraffic:0");
-  simgrid::s4u::Engine::set_config("network/TCP-gamma:0");
-  // Factors of 1 and no weight-S: the platform's bandwidths and latencies are used as written (calibrated platforms
-  // carry their own values).
-  simgrid::s4u::Engine::set_config("network/latency-factor:1");
-  simgrid::s4u::Engine::set_config("network/bandwidth-factor:1");
-  simgrid::s4u::Engine::set_config("network/weight-S:0");
-  simgrid::s4u::Engine::set_config("surf/precision", settings.precision_s);
-  simgrid::s4u::Engine::set_config("maxmin/precision", settings.precision_s);
+  configure_engine(settings);
   try {
     impl_->engine->load_platform(platform_file);
     impl_->engine->seal_platform();
-  } catch (const simgrid::Exception& e) {
-    throw InputError(platform_file, "", std::string("SimGrid cannot load the platform: ") + e.what());
   } catch (const std::exception& e) {
     throw InputError(platform_file, "", std::string("SimGrid cannot load the platform: ") + e.what());
   }
-  std::vector<HostProperties> hosts;
-  for (auto* h : impl_->engine->get_all_hosts()) {
-    HostProperties hp;
-    hp.name = h->get_name();
-    if (const auto* props = h->get_properties())
-      for (const auto& [k, v] : *props)
-        hp.properties[k] = v;
-    hosts.push_back(std::move(hp));
-  }
+  const std::vector<HostProperties> hosts = host_properties(*impl_->engine);
   impl_->cluster = Cluster::from_hosts(hosts, platform_file);
   {
     std::map<std::string, std::string> zone_props;
@@ -116,6 +99,7 @@ double Simulation::collective_time_s(const CollectivePattern& pattern, double op
   }
   std::vector<double> finish;
   solver_.solve(impl_->network, batch, finish);
+  impl_->raise_unrouted();
   // Every step of the pattern pays the route latency; the message overhead (launch, handshake) is paid once.
   double end = 0;
   for (size_t i = 0; i < pattern.transfers.size(); ++i) {
@@ -185,6 +169,10 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
     if (links.size() > 255)
       throw InputError(platform_file, "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name(),
                        "routes of more than 255 links are not supported");
+    // Large platforms are checked on sampled pairs (platform_check.cpp): an unrouted pair met here would move data
+    // for free. Actors cannot throw through SimGrid, so it is kept and raised once the engine returns.
+    if (links.empty() && src != dst && unrouted_pair.empty())
+      unrouted_pair = "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name();
     route_begin[k] = static_cast<int32_t>(route_links.size());
     route_size[k] = static_cast<uint8_t>(links.size());
     double latency_s = 0;
@@ -230,6 +218,13 @@ void Simulation::set_link_override(const LinkOverride& links)
   impl_->link_override = links;
   for (int32_t l = 0; l < static_cast<int32_t>(impl_->platform_bandwidth_Bps.size()); ++l)
     impl_->apply_link_override(l);
+}
+
+void Simulation::Impl::raise_unrouted() const
+{
+  if (!unrouted_pair.empty())
+    throw InputError(platform_file, unrouted_pair,
+                     "no link on the route: every pair of GPU hosts needs a route through at least one link");
 }
 
 double Simulation::engine_wall_s() const { return impl_->engine_wall_s; }

@@ -48,6 +48,9 @@ struct Simulation::Impl final : public NetworkView {
   std::vector<double> platform_bandwidth_Bps; ///< [flow-network link] as declared
   std::vector<char> link_class;               ///< [flow-network link] 'n'vlink, 'i'b, 'p'cie, '-' other
   void apply_link_override(int32_t link);
+  /// The first GPU pair route() found without a link ("" = none); raise_unrouted() throws it as an InputError.
+  std::string unrouted_pair;
+  void raise_unrouted() const;
   /// Links of the route src -> dst as FlowNetwork indices.
   const int32_t* route(int src, int dst, int& n) override;
 

@@ -100,7 +100,34 @@ TEST_CASE("Host properties become a Cluster; bad properties are named")
     hosts[1].properties.erase("hbm_bandwidth_Bps");
     CHECK_THROWS_WITH(Cluster::from_hosts(hosts, "p.xml"),
                       "p.xml: host 'a': missing property 'hbm_bandwidth_Bps' (every GPU host needs node, gpu, "
-                      "peak_flops_bf16, peak_flops_fp8, hbm_bandwidth_Bps, hbm_capacity_bytes; see docs/platforms.md)");
+                      "peak_flops_bf16, peak_flops_fp8, hbm_bandwidth_Bps, hbm_capacity_bytes, or "
+                      "moesim_gpus_per_node and moesim_gpu on the host or its zone; see docs/platforms.md)");
+  }
+  SECTION("hosts of a <cluster>: ranked by the number in their name, GPU values from a preset")
+  {
+    std::vector<HostProperties> cl;
+    for (int i : {10, 2, 0, 1, 3, 11, 9, 8, 4, 5, 6, 7})
+      cl.push_back({"node-" + std::to_string(i) + ".simgrid.org", {{"moesim_gpus_per_node", "4"}, {"moesim_gpu", "h200"}}});
+    Cluster c = Cluster::from_hosts(cl, "p.xml");
+    CHECK(c.num_nodes() == 3);
+    CHECK(c.gpus_per_node() == 4);
+    CHECK(c.gpu(0).host_name == "node-0.simgrid.org");
+    CHECK(c.gpu(10).host_name == "node-10.simgrid.org");
+    CHECK(c.gpu(5).model == "H200-SXM");
+    CHECK(c.gpu(5).hbm_bandwidth_Bps == gpu_preset("h200").gpu.hbm_bandwidth_Bps);
+    cl[0].properties["peak_flops_bf16"] = "1e15"; // explicit values win over the preset
+    CHECK(Cluster::from_hosts(cl, "p.xml").gpu(10).peak_flops_bf16 == 1e15);
+    cl[1].properties["moesim_gpu"] = "b200";
+    CHECK_THROWS_WITH(Cluster::from_hosts(cl, "p.xml"),
+                      "p.xml: host 'node-2.simgrid.org', property 'moesim_gpu': unknown GPU preset 'b200' (known: h100, "
+                      "h200, h800)");
+    cl[1].properties["moesim_gpu"] = "h200";
+    cl[2].name = "frontend";
+    CHECK_THROWS_WITH(Cluster::from_hosts(cl, "p.xml"),
+                      Catch::Contains("host 'frontend', property 'moesim_gpus_per_node': the host's name has no number"));
+    cl[2].name = "node-0.simgrid.org";
+    cl[3].properties["moesim_gpus_per_node"] = "0";
+    CHECK_THROWS_WITH(Cluster::from_hosts(cl, "p.xml"), Catch::Contains("expected 1..64 GPUs per node, got '0'"));
   }
   SECTION("non-numeric property")
   {

@@ -3,7 +3,9 @@
 #include "core/io/errors.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <set>
 
@@ -68,7 +70,8 @@ double number_prop(const HostProperties& h, const char* key, const std::string& 
   if (it == h.properties.end())
     throw InputError(file, "host '" + h.name + "'",
                      std::string("missing property '") + key + "' (every GPU host needs node, gpu, peak_flops_bf16, "
-                     "peak_flops_fp8, hbm_bandwidth_Bps, hbm_capacity_bytes; see docs/platforms.md)");
+                     "peak_flops_fp8, hbm_bandwidth_Bps, hbm_capacity_bytes, or moesim_gpus_per_node and moesim_gpu on the "
+                     "host or its zone; see docs/platforms.md)");
   const std::string& s = it->second;
   double v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -86,14 +89,73 @@ int int_prop(const HostProperties& h, const char* key, const std::string& file)
   return static_cast<int>(v);
 }
 
+/// The last run of digits in a host name (a SimGrid <cluster> names its hosts prefix + number + suffix); -1: none.
+long long trailing_number(const std::string& name)
+{
+  size_t end = name.size();
+  while (end > 0 && !std::isdigit(static_cast<unsigned char>(name[end - 1])))
+    --end;
+  size_t begin = end;
+  while (begin > 0 && std::isdigit(static_cast<unsigned char>(name[begin - 1])))
+    --begin;
+  if (begin == end || end - begin > 9)
+    return -1;
+  return std::stoll(name.substr(begin, end - begin));
+}
+
+/// The properties of `h` with what moesim_gpus_per_node and moesim_gpu stand for filled in.
+HostProperties resolve_host(const HostProperties& h, const std::string& file)
+{
+  HostProperties r = h;
+  auto& p = r.properties;
+  if (auto it = p.find(prop::gpu_preset); it != p.end()) {
+    const GpuPreset* preset = nullptr;
+    std::string known;
+    for (const auto& candidate : gpu_presets()) {
+      if (candidate.name == it->second)
+        preset = &candidate;
+      known += (known.empty() ? "" : ", ") + candidate.name;
+    }
+    if (preset == nullptr)
+      throw InputError(file, "host '" + h.name + "', property '" + prop::gpu_preset + "'",
+                       "unknown GPU preset '" + it->second + "' (known: " + known + ")");
+    const auto fill = [&p](const char* key, double v) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.17g", v);
+      p.try_emplace(key, buf);
+    };
+    fill(prop::flops_bf16, preset->gpu.peak_flops_bf16);
+    fill(prop::flops_fp8, preset->gpu.peak_flops_fp8);
+    fill(prop::hbm_bw, preset->gpu.hbm_bandwidth_Bps);
+    fill(prop::hbm_cap, preset->gpu.hbm_capacity_bytes);
+    fill(prop::sm_count, preset->gpu.sm_count);
+    p.try_emplace(prop::gpu_model, preset->gpu.model);
+  }
+  if (auto it = p.find(prop::gpus_per_node); it != p.end() && !p.count(prop::node) && !p.count(prop::gpu)) {
+    const std::string place = "host '" + h.name + "', property '" + prop::gpus_per_node + "'";
+    const int per_node = int_prop(h, prop::gpus_per_node, file);
+    if (per_node < 1 || per_node > 64)
+      throw InputError(file, place, "expected 1..64 GPUs per node, got '" + it->second + "'");
+    const long long rank = trailing_number(h.name);
+    if (rank < 0)
+      throw InputError(file, place,
+                       "the host's name has no number to rank it by (name hosts prefix<N>suffix, as <cluster> does, "
+                       "or set the node and gpu properties)");
+    p[prop::node] = std::to_string(rank / per_node);
+    p[prop::gpu] = std::to_string(rank % per_node);
+  }
+  return r;
+}
+
 } // namespace
 
-Cluster Cluster::from_hosts(const std::vector<HostProperties>& hosts, const std::string& file)
+Cluster Cluster::from_hosts(const std::vector<HostProperties>& given, const std::string& file)
 {
-  if (hosts.empty())
+  if (given.empty())
     throw InputError(file, "", "platform has no host");
   Cluster c;
-  for (const auto& h : hosts) {
+  for (const auto& raw : given) {
+    const HostProperties h = resolve_host(raw, file);
     GpuInfo g;
     g.host_name = h.name;
     g.node = int_prop(h, prop::node, file);

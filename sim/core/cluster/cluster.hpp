@@ -29,6 +29,11 @@ inline constexpr const char* hbm_bw = "hbm_bandwidth_Bps";
 inline constexpr const char* hbm_cap = "hbm_capacity_bytes";
 inline constexpr const char* sm_count = "sm_count";   ///< optional, default 132 (Hopper SXM)
 inline constexpr const char* gpu_model = "gpu_model"; ///< optional name of the GPU
+/// Hosts without node/gpu (a SimGrid <cluster>, or any zone): GPUs per node, on the host or a zone above it; the
+/// host's rank is the last number in its name, node = rank / moesim_gpus_per_node, gpu = rank % it.
+inline constexpr const char* gpus_per_node = "moesim_gpus_per_node";
+/// A GPU preset (h100, h200, h800) whose values stand for the GPU properties a host does not set.
+inline constexpr const char* gpu_preset = "moesim_gpu";
 } // namespace prop
 
 struct HostProperties {

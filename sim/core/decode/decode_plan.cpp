@@ -105,6 +105,14 @@ BatchScheduler::BatchScheduler(const Trace& trace, const Grouping& grouping, int
     if (g >= 0 && !eligible_[r].empty())
       queue_[g].push_back(static_cast<int32_t>(r));
   }
+  for (const auto& q : queue_)
+    if (!q.empty()) {
+      distinct_ += std::min<int64_t>(batch_per_gpu, static_cast<int64_t>(q.size()));
+      slots_used_ += batch_per_gpu;
+    }
+  if (distinct_ == 0)
+    throw UsageError(std::string("no served request has ") + (decode_only_ ? "decode-phase " : "") +
+                     "tokens to replay (empty trace, or a --train-fraction that leaves no request to serve)");
   slots_.assign(num_gpus, std::vector<Slot>(batch_per_gpu));
   next_in_queue_.assign(num_gpus, 0);
 }

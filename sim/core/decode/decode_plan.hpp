@@ -31,6 +31,11 @@ public:
   /// True when decode-phase tokens are replayed, false when all tokens (e.g. teacher-forced traces) are.
   bool replays_decode_only() const { return decode_only_; }
   int batch_per_gpu() const { return batch_; }
+  /// Requests the first step's slots hold, each counted once.
+  int64_t distinct_requests() const { return distinct_; }
+  /// Slots per distinct request at the first step: 1 = every slot holds its own request; above 1 a GPU's queue is
+  /// shorter than its batch and the same request fills several slots at once.
+  double reuse_factor() const { return distinct_ > 0 ? static_cast<double>(slots_used_) / distinct_ : 0.0; }
 
 private:
   struct Slot {
@@ -45,6 +50,8 @@ private:
   std::vector<std::vector<Slot>> slots_;        ///< [gpu][slot]
   std::vector<int32_t> next_in_queue_;          ///< [gpu]
   bool started_ = false;
+  int64_t distinct_ = 0;   ///< see distinct_requests()
+  int64_t slots_used_ = 0; ///< slots of GPUs that serve requests
   std::mt19937_64 rng_;
 };
 

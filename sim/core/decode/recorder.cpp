@@ -279,7 +279,8 @@ std::string Recorder::format_summary(const Summary& s) const
 }
 
 void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
-                          const std::map<std::string, std::string>& attrs) const
+                          const std::map<std::string, std::string>& attrs,
+                          const std::map<std::string, double>& summary_values) const
 {
   AtomicFile out(path);
   {
@@ -298,6 +299,8 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     h5::write_attr(sg, "tpot_max_s", s.tpot_max_s);
     h5::write_attr(sg, "tokens_per_s", s.tokens_per_s);
     h5::write_attr(sg, "tokens_per_s_per_gpu", s.tokens_per_s_per_gpu);
+    for (const auto& [k, v] : summary_values)
+      h5::write_attr(sg, k, v);
     h5::write_attr(sg, "tokens_per_s_per_node", s.tokens_per_s_per_node);
     h5::write_attr(sg, "simulated_s", s.simulated_s);
     h5::write_attr(sg, "dispatch_intra_bytes_per_step", s.dispatch_intra_bytes_per_step);

@@ -61,7 +61,9 @@ public:
   std::vector<double> step_end_times() const;
 
   /// Writes the result file atomically (temporary name, then rename).
-  void write_hdf5(const std::string& path, const nlohmann::json& config, const std::map<std::string, std::string>& attrs) const;
+  /// `attrs` become root attributes (strings), `summary_values` numeric attributes of /summary.
+  void write_hdf5(const std::string& path, const nlohmann::json& config, const std::map<std::string, std::string>& attrs,
+                  const std::map<std::string, double>& summary_values = {}) const;
   void write_timeline(const std::string& path) const;
 
   /// One recorded phase (shape.timeline only).

@@ -1,6 +1,7 @@
 #include "core/io/atomic_file.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
 
 #include <cerrno>
 #include <cstdio>
@@ -14,6 +15,7 @@ namespace moesim {
 
 AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_path))
 {
+  refuse_input_overwrite(final_path_);
   const std::filesystem::path p(final_path_);
   const std::filesystem::path dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
   if (!std::filesystem::is_directory(dir))

@@ -1,8 +1,16 @@
 #include "core/io/h5.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <mutex>
 
 namespace moesim::h5 {
@@ -54,14 +62,114 @@ void throw_bad(const Location& loc, const std::string& name, const std::string& 
   throw InputError(loc.file, "HDF5 object '" + obj + "'", what);
 }
 
+static Handle string_type()
+{
+  Handle t(H5Tcopy(H5T_C_S1));
+  H5Tset_size(t.id(), H5T_VARIABLE);
+  H5Tset_cset(t.id(), H5T_CSET_UTF8);
+  return t;
+}
+
+namespace {
+
+/// Seconds the string probe may take: reading a trace's strings takes milliseconds.
+constexpr unsigned string_probe_timeout_s = 10;
+
+void read_vlen_strings(hid_t obj, hid_t type, hid_t space, bool attribute)
+{
+  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) <= 0)
+    return;
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n <= 0 || n > (1 << 24))
+    return; // the reader's own size checks refuse what is implausible
+  std::vector<char*> ptrs(static_cast<size_t>(n), nullptr);
+  Handle mem = string_type(); // the readers' memory type: the same conversion path
+  const herr_t rc = attribute ? H5Aread(obj, mem.id(), ptrs.data())
+                              : H5Dread(obj, mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, ptrs.data());
+  if (rc >= 0)
+    H5Dvlen_reclaim(mem.id(), space, H5P_DEFAULT, ptrs.data());
+}
+
+herr_t probe_attribute(hid_t loc, const char* name, const H5A_info_t*, void*)
+{
+
+  Handle a(H5Aopen(loc, name, H5P_DEFAULT));
+  if (a) {
+    Handle type(H5Aget_type(a.id()));
+    Handle space(H5Aget_space(a.id()));
+    read_vlen_strings(a.id(), type.id(), space.id(), true);
+  }
+  return 0;
+}
+
+herr_t probe_object(hid_t parent, const char* name, const H5O_info_t* info, void*)
+{
+
+  Handle o(H5Oopen(parent, name, H5P_DEFAULT));
+  if (!o)
+    return 0;
+  H5Aiterate2(o.id(), H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, probe_attribute, nullptr);
+  if (info->type == H5O_TYPE_DATASET) {
+    Handle type(H5Dget_type(o.id()));
+    Handle space(H5Dget_space(o.id()));
+    read_vlen_strings(o.id(), type.id(), space.id(), false);
+  }
+  return 0;
+}
+
+/// Reads every variable-length string of the file in a child process first: libhdf5's global-heap reader loops
+/// forever or crashes on some corrupt heaps (docs/robustness.md), which no check in this process could stop.
+void probe_strings_in_child(const std::string& path)
+{
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0)
+    return; // no fence, but the read itself may still succeed
+  if (pid == 0) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f >= 0)
+      H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, probe_object, nullptr, H5O_INFO_BASIC);
+    _exit(0);
+  }
+  // The parent keeps the clock: the child may be stuck where no signal handler of its own would run.
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(string_probe_timeout_s);
+  bool timed_out = false;
+  for (int wait_us = 100;; wait_us = std::min(wait_us * 2, 20000)) {
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR))
+      break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      timed_out = true;
+      break;
+    }
+    ::usleep(static_cast<useconds_t>(wait_us));
+  }
+  if (timed_out || WIFSIGNALED(status))
+    throw InputError(path, "",
+                     timed_out
+                         ? "the HDF5 library did not finish reading the file's strings in " +
+                               std::to_string(string_probe_timeout_s) + " s (corrupt global heap)"
+                         : "the HDF5 library crashed (signal " + std::to_string(WTERMSIG(status)) +
+                               ") reading the file's strings (corrupt file)");
+}
+
+} // namespace
+
 File File::open_read(const std::string& path)
 {
   silence_hdf5_errors();
   File f;
   f.path_ = path;
+  note_input_file(path);
   htri_t is = H5Fis_hdf5(path.c_str());
   if (is <= 0)
     throw InputError(path, "", "cannot open as HDF5 (missing, truncated or not an HDF5 file)");
+  probe_strings_in_child(path);
   f.handle_ = Handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!f.handle_)
     throw InputError(path, "", "cannot open as HDF5 (truncated or corrupt file)");
@@ -196,13 +304,6 @@ MOESIM_H5_INSTANTIATE(uint8_t)
 MOESIM_H5_INSTANTIATE(uint64_t)
 #undef MOESIM_H5_INSTANTIATE
 
-static Handle string_type()
-{
-  Handle t(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t.id(), H5T_VARIABLE);
-  H5Tset_cset(t.id(), H5T_CSET_UTF8);
-  return t;
-}
 
 void write_strings(const Location& loc, const std::string& name, const std::vector<std::string>& data)
 {

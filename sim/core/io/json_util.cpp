@@ -1,6 +1,7 @@
 #include "core/io/json_util.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,7 @@ namespace moesim {
 
 std::string read_text_file(const std::string& path)
 {
+  note_input_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw InputError(path, "", "cannot open file");

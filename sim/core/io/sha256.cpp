@@ -1,6 +1,7 @@
 #include "core/io/sha256.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
 
 #include <openssl/evp.h>
 
@@ -101,6 +102,7 @@ std::string sha256_file(const std::string& path)
     std::istringstream in(listing);
     return sha256_stream(in, path);
   }
+  note_input_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw InputError(path, "", "cannot open file");

@@ -4,8 +4,10 @@
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/run_spec.hpp"
 #include "core/io/errors.hpp"
+#include "core/io/input_guard.hpp"
 #include "core/trace/trace_synth.hpp"
 
+#include <cstdio>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -293,6 +295,21 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
       }
       groups.push_back({name});
     }
+  // The size of the product first: enumerating 10^10 points would run out of memory before any check.
+  constexpr double max_points = 1e6;
+  double product = 1;
+  std::string sizes;
+  for (const auto& grp : groups)
+    if (const size_t n = axes[grp[0]].size(); n > 1) {
+      product *= static_cast<double>(n);
+      sizes += (sizes.empty() ? "" : " x ") + std::to_string(n) + " (" + grp[0] + ")";
+    }
+  if (product > max_points) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3g", product);
+    throw InputError(file, "axes", std::string("the axes span ") + buf + " points (" + sizes +
+                                       "), more than the limit of a million: split the sweep or use fewer values");
+  }
   // Cartesian product over the groups, in the order of the axis table (the first varies slowest).
   std::vector<size_t> idx(groups.size(), 0);
   while (true) {
@@ -321,8 +338,6 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
   }
   if (spec.points.empty())
     throw InputError(file, "exclude", "every point is excluded");
-  if (spec.points.size() > 1000000)
-    throw InputError(file, "axes", "more than a million points");
 
   // Impossible combinations are errors before anything runs.
   for (size_t i = 0; i < spec.points.size(); ++i) {
@@ -364,6 +379,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
 
 SweepSpec load_sweep_spec(const std::string& file)
 {
+  note_input_file(file);
   std::ifstream in(file, std::ios::binary);
   if (!in)
     throw InputError(file, "", "cannot open the sweep spec");

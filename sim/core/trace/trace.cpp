@@ -130,6 +130,13 @@ void write_trace(const Trace& trace, const std::string& path)
   out.commit();
 }
 
+void require_tokens(const Trace& trace, const std::string& file)
+{
+  if (trace.num_tokens() == 0)
+    throw InputError(file, "", "the trace has " + std::to_string(trace.requests.size()) +
+                                   " requests and no token: nothing to replay or characterise");
+}
+
 Trace read_trace(const std::string& path)
 {
   h5::File f = h5::File::open_read(path);

@@ -55,6 +55,9 @@ Trace read_trace(const std::string& path);
 /// Throws InputError when the trace was not recorded for this model (experts, top-k, MoE layer ids).
 void check_trace_matches_model(const Trace& trace, const std::string& trace_file, const ModelSpec& model);
 
+/// Throws InputError naming `file` when the trace has no token (nothing to replay or characterise).
+void require_tokens(const Trace& trace, const std::string& file);
+
 /// Human-readable summary (moesim trace info).
 std::string describe_trace(const Trace& trace);
 

@@ -1,0 +1,344 @@
+#include "simgrid/platform_check.hpp"
+
+#include "core/io/errors.hpp"
+#include "simgrid/platform_loader.hpp"
+
+#include <simgrid/kernel/routing/NetZoneImpl.hpp>
+#include <xbt/log.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <poll.h>
+#include <typeinfo>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace sg4 = simgrid::s4u;
+
+namespace moesim {
+
+namespace {
+
+/// Zones deeper than this are refused: SimGrid recurses over the zone tree (parsing and routing), and a tree a few
+/// hundred deep overflows its stack.
+constexpr int max_zone_depth = 64;
+/// Above this many GPUs the route check routes from `sampled_sources` GPUs spread over the ranks (GPU 0 and the last
+/// included) to every GPU instead of all G^2 pairs: SimGrid's Dijkstra routings cost one graph search per source
+/// (about 4 ms each at 4,096 GPUs). The fast model also finds an unrouted pair the run meets (Impl::route).
+constexpr int all_pairs_max_gpus = 1024;
+constexpr int sampled_sources = 64;
+/// How long the check may take before it is taken for a hang.
+constexpr int check_timeout_s = 300;
+
+std::string number(double v)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string first_line(const std::string& s)
+{
+  const auto nl = s.find('\n');
+  return nl == std::string::npos ? s : s.substr(0, nl);
+}
+
+double physical_memory_bytes()
+{
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+std::string gib(double bytes)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", bytes / 1073741824.0);
+  return buf;
+}
+
+void check_zones(const sg4::NetZone* zone, int depth, bool routed, const std::string& file)
+{
+  if (depth > max_zone_depth)
+    throw InputError(file, "zone '" + zone->get_name() + "'",
+                     "zones are nested more than " + std::to_string(max_zone_depth) + " deep");
+  // The routing kind by the implementation's dynamic type name (SimGrid exports no typeinfo for dynamic_cast).
+  const std::string kind = typeid(*zone->get_impl()).name();
+  const auto is = [&kind](const char* z) { return kind.find(z) != std::string::npos; };
+  const bool has_hosts = !zone->get_all_hosts().empty();
+  const std::string place = "zone '" + zone->get_name() + "'";
+  if (routed && has_hosts && is("EmptyZone"))
+    throw InputError(file, place,
+                     "routing=\"None\" holds GPU hosts, but all-to-alls need a route between every pair of GPUs "
+                     "(use Full, Floyd, Dijkstra, DijkstraCache or Cluster routing)");
+  if (has_hosts && is("VivaldiZone"))
+    throw InputError(file, place,
+                     "Vivaldi routing takes latencies from coordinates and routes over no shared link, which moesim's "
+                     "models cannot represent (use Full, Floyd, Dijkstra or Cluster routing with links)");
+  if (has_hosts && is("WifiZone"))
+    throw InputError(file, place, "Wifi zones are not supported (GPU hosts need wired links)");
+  for (const auto* child : zone->get_children())
+    check_zones(child, depth + 1, routed, file);
+}
+
+void check_links(const sg4::Engine& engine, const std::string& file)
+{
+  for (const auto* l : engine.get_all_links()) {
+    const double bw = l->get_bandwidth(), lat = l->get_latency();
+    const std::string place = "link '" + l->get_name() + "'";
+    if (!std::isfinite(bw) || bw <= 0)
+      throw InputError(file, place, "expected a positive, finite bandwidth, got " + number(bw) + " B/s");
+    if (!std::isfinite(lat) || lat < 0)
+      throw InputError(file, place, "expected a finite, non-negative latency, got " + number(lat) + " s");
+  }
+}
+
+void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& file)
+{
+  const std::string place = "route " + src->get_name() + " -> " + dst->get_name();
+  std::vector<sg4::Link*> links;
+  double latency_s = 0;
+  try {
+    src->route_to(dst, links, &latency_s);
+  } catch (const std::exception& e) {
+    throw InputError(file, place, "SimGrid finds no route: " + first_line(e.what()));
+  }
+  if (links.empty())
+    throw InputError(file, place,
+                     "no link on the route: every pair of GPU hosts needs a route through at least one link");
+  if (links.size() > 255)
+    throw InputError(file, place, "routes of more than 255 links are not supported");
+  if (!std::isfinite(latency_s) || latency_s < 0)
+    throw InputError(file, place, "expected a finite, non-negative route latency");
+}
+
+void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::string& file)
+{
+  std::vector<const sg4::Host*> hosts;
+  for (const auto& g : cluster.gpus())
+    hosts.push_back(engine.host_by_name(g.host_name));
+  const int G = cluster.num_gpus();
+  const auto pair = [&](int a, int b) {
+    if (a != b)
+      check_route(hosts[a], hosts[b], file);
+  };
+  if (G <= all_pairs_max_gpus) {
+    for (int a = 0; a < G; ++a)
+      for (int b = 0; b < G; ++b)
+        pair(a, b);
+    return;
+  }
+  for (int s = 0; s < sampled_sources; ++s) {
+    const int a = static_cast<int>(static_cast<long long>(s) * (G - 1) / (sampled_sources - 1));
+    for (int b = 0; b < G; ++b)
+      pair(a, b);
+  }
+}
+
+/// The checks, in this process (the child's body).
+void check_here(const std::string& file, const NetworkSettings& settings)
+{
+  int argc = 1;
+  char name[] = "moesim";
+  char* argv[] = {name, nullptr};
+  xbt_log_control_set("root.thresh:critical");
+  // Never destroyed: the child _exits right after the checks.
+  auto& engine = *new sg4::Engine(&argc, argv);
+  configure_engine(settings);
+  try {
+    engine.load_platform(file);
+    engine.seal_platform();
+  } catch (const std::exception& e) {
+    throw InputError(file, "", "SimGrid cannot load the platform: " + first_line(e.what()));
+  }
+  const auto hosts = host_properties(engine);
+  const double need = pair_table_bytes(static_cast<long long>(hosts.size()));
+  const double have = physical_memory_bytes();
+  if (have > 0 && need > 0.8 * have)
+    throw InputError(file, "",
+                     std::to_string(hosts.size()) + " hosts: the per-pair tables of a simulation need " + gib(need) +
+                         ", more than 80% of this machine's " + gib(have) + " of memory");
+  const Cluster cluster = Cluster::from_hosts(hosts, file);
+  check_zones(engine.get_netzone_root(), 0, cluster.num_gpus() > 1, file);
+  check_links(engine, file);
+  check_routes(engine, cluster, file);
+}
+
+/// Writes a line the parent reads back (newlines in the text become spaces).
+void report(const char* key, std::string text)
+{
+  for (char& c : text)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  std::fprintf(stderr, "\n%s%s\n", key, text.c_str());
+}
+
+constexpr const char* place_key = "moesim-check-place: ";
+constexpr const char* message_key = "moesim-check-message: ";
+
+std::string line_after(const std::string& out, const char* key)
+{
+  const auto at = out.rfind(key);
+  if (at == std::string::npos)
+    return {};
+  const auto begin = at + std::strlen(key);
+  return out.substr(begin, out.find('\n', begin) - begin);
+}
+
+/// SimGrid's last words before it aborted: its last CRITICAL log line or C++ "what()", without the log prefix.
+std::string last_words(const std::string& out)
+{
+  std::string found;
+  size_t pos = 0;
+  while (pos < out.size()) {
+    size_t end = out.find('\n', pos);
+    if (end == std::string::npos)
+      end = out.size();
+    const std::string line = out.substr(pos, end - pos);
+    if (const auto c = line.find("/CRITICAL] "); c != std::string::npos)
+      found = line.substr(c + 11);
+    else if (const auto w = line.find("what():"); w != std::string::npos)
+      found = line.substr(w + 7);
+    pos = end + 1;
+  }
+  while (!found.empty() && found.front() == ' ')
+    found.erase(found.begin());
+  return found.size() > 400 ? found.substr(0, 400) + "..." : found;
+}
+
+} // namespace
+
+void configure_engine(const NetworkSettings& settings)
+{
+  // CM02 without TCP effects: RDMA/NVLink move data at link rate (see docs/model.md, ../shared notes).
+  sg4::Engine::set_config("network/model:CM02");
+  sg4::Engine::set_config("network/optim:Full");
+  sg4::Engine::set_config("network/crosstraffic:0");
+  sg4::Engine::set_config("network/TCP-gamma:0");
+  // Factors of 1 and no weight-S: the platform's bandwidths and latencies are used as written (calibrated platforms
+  // carry their own values).
+  sg4::Engine::set_config("network/latency-factor:1");
+  sg4::Engine::set_config("network/bandwidth-factor:1");
+  sg4::Engine::set_config("network/weight-S:0");
+  sg4::Engine::set_config("surf/precision", settings.precision_s);
+  sg4::Engine::set_config("maxmin/precision", settings.precision_s);
+}
+
+std::vector<HostProperties> host_properties(const sg4::Engine& engine)
+{
+  std::vector<HostProperties> hosts;
+  for (const auto* h : engine.get_all_hosts()) {
+    HostProperties hp;
+    hp.name = h->get_name();
+    if (const auto* props = h->get_properties())
+      for (const auto& [k, v] : *props)
+        hp.properties[k] = v;
+    // The root's get_parent() is not null-safe in SimGrid 3.32: stop at the root.
+    const sg4::NetZone* root = engine.get_netzone_root();
+    for (const sg4::NetZone* z = h->get_englobing_zone();; z = z->get_parent()) {
+      if (const auto* props = z->get_properties())
+        for (const auto& [k, v] : *props)
+          hp.properties.try_emplace(k, v);
+      if (z == root)
+        break;
+    }
+    hosts.push_back(std::move(hp));
+  }
+  return hosts;
+}
+
+double pair_table_bytes(long long gpus)
+{
+  // Route begin (4 B), length (1 B) and latency (8 B) per ordered pair, and about as much again for the per-pair
+  // rows of a layer's traffic (comm/phase.hpp) at full fan-out.
+  return 26.0 * static_cast<double>(gpus) * static_cast<double>(gpus);
+}
+
+void check_platform_in_child(const std::string& file, const NetworkSettings& settings)
+{
+  int fds[2];
+  if (::pipe(fds) != 0)
+    throw InternalError("pipe failed");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0)
+    throw InternalError("fork failed");
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::dup2(fds[1], STDERR_FILENO);
+    ::close(fds[1]);
+    if (std::FILE* out = std::freopen("/dev/null", "w", stdout); out == nullptr)
+      _exit(127);
+
+    int rc = 0;
+    try {
+      check_here(file, settings);
+    } catch (const InputError& e) {
+      report(place_key, e.place());
+      const std::string what = e.what();
+      const std::string prefix = format_location(e.file(), e.place(), "");
+      report(message_key, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
+      rc = 2;
+    } catch (const std::exception& e) {
+      report(place_key, "");
+      report(message_key, std::string("SimGrid cannot load the platform: ") + first_line(e.what()));
+      rc = 2;
+    }
+    std::fflush(stderr);
+    _exit(rc);
+  }
+  ::close(fds[1]);
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(check_timeout_s);
+  bool timed_out = false;
+  for (;;) {
+    const auto left_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left_ms <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left_ms, 1000)));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      continue;
+    char buf[4096];
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1u << 20))
+      out.erase(0, out.size() - (1u << 19)); // SimGrid's last words are at the end
+  }
+  ::close(fds[0]);
+  if (timed_out)
+    ::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out)
+    throw InputError(file, "", "SimGrid did not finish loading and routing the platform in " +
+                                   std::to_string(check_timeout_s) + " s");
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+    throw InputError(file, line_after(out, place_key), line_after(out, message_key));
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const std::string words = last_words(out);
+    throw InputError(file, "",
+                     std::string("SimGrid ") + (sig == SIGABRT ? "aborted" : "crashed") + " (signal " +
+                         std::to_string(sig) + ", " + (sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : "?") +
+                         ") while loading and routing the platform" + (words.empty() ? "" : ": " + words));
+  }
+  throw InputError(file, "", "the platform check ended with exit status " + std::to_string(WEXITSTATUS(status)));
+}
+
+} // namespace moesim
