@@ -3,7 +3,8 @@
 // are then grouped onto nodes by the same signature rule the `signature` grouping applies online, and each expert
 // placed on the node whose requests use it most, under equal per-node capacity (then pairwise exchanges between
 // nodes); inside a node experts that tokens choose together share a GPU, balanced by load, then swapped to save
-// remote tokens' copies while no GPU exceeds --gpu-balance x the layer's mean GPU load; with --redundant-experts,
+// remote tokens' copies while no GPU exceeds --gpu-balance x the layer's mean GPU load (node and GPU shares follow
+// the slot layout, uneven when the experts do not divide the GPUs); with redundant experts,
 // most of each node's extra slots hold replicas of the experts its requests use most that live on other nodes, the
 // rest copies of the experts with the highest load per copy (docs/policies.md).
 #include "algorithms/copy_refinement.hpp"
@@ -95,8 +96,7 @@ Placement place_activation(const PlacementContext& ctx)
 {
   const int E = ctx.model.num_routed_experts, G = ctx.cluster.num_gpus(), N = ctx.cluster.num_nodes();
   const int gpn = ctx.cluster.gpus_per_node();
-  const int slots = policy::slots_per_gpu("activation", E, G, ctx.redundant_experts_per_gpu);
-  policy::check_experts_per_node("activation", E, N);
+  const policy::SlotLayout layout = policy::slot_layout(E, ctx.cluster.num_nodes(), ctx.cluster.gpus_per_node(), ctx.redundant_experts);
   const int L = ctx.model.num_moe_layers();
   const auto clusters = policy::fit_activation_clusters(ctx.trace, ctx.fit_requests, ctx.clusters, N, ctx.seed);
   // Demand as the online grouping will see it: training requests placed by their signatures.
@@ -111,7 +111,6 @@ Placement place_activation(const PlacementContext& ctx)
     demand.push_back(policy::expert_loads(ctx.trace, fit_of_node[n]));
   Placement p;
   p.replicas.assign(L, std::vector<std::vector<int>>(E));
-  const int per_node = E / N;
   const auto coact_all = policy::coactivation(ctx.trace, ctx.fit_requests);
   const int64_t token_stride =
       std::max<int64_t>(1, policy::total_tokens(ctx.trace, ctx.fit_requests) / kCopySampleTokens);
@@ -123,7 +122,9 @@ Placement place_activation(const PlacementContext& ctx)
       for (int e = 0; e < E; ++e)
         pairs.emplace_back(-demand[n][l][e], n, e);
     std::sort(pairs.begin(), pairs.end());
-    std::vector<int> node_of(E, -1), room(N, per_node);
+    std::vector<int> node_of(E, -1), room(N);
+    for (int n = 0; n < N; ++n)
+      room[n] = layout.node_primary(n, gpn);
     for (auto [d, n, e] : pairs)
       if (node_of[e] < 0 && room[n] > 0) {
         node_of[e] = n;
@@ -157,7 +158,8 @@ Placement place_activation(const PlacementContext& ctx)
       std::vector<double> sub_load;
       for (int e : experts)
         sub_load.push_back(total[e]);
-      auto gpu_part = policy::partition(sub, gpn, ctx.seed + static_cast<uint64_t>(l), sub_load);
+      const std::vector<int> caps(layout.primary.begin() + n * gpn, layout.primary.begin() + (n + 1) * gpn);
+      auto gpu_part = policy::partition(sub, caps, ctx.seed + static_cast<uint64_t>(l), sub_load);
       rebalance_parts(sub, sub_load, gpn, gpu_part);
       policy::refine_copies(copy_sets[n], sub_load, gpn, max_gpu_load, gpu_part);
       for (size_t a = 0; a < experts.size(); ++a)
@@ -171,13 +173,11 @@ Placement place_activation(const PlacementContext& ctx)
     // nodes (locality; the replica rule sends a token to a copy on its own node); the rest go, EPLB-style, to the
     // experts with the highest load per copy (balance), each on the least-loaded GPU with a free slot of a node
     // without a copy. Loads are re-estimated as copies are added (a local copy takes its node's demand).
-    if (ctx.redundant_experts_per_gpu > 0) {
-      const int per_node_slots = ctx.redundant_experts_per_gpu * gpn;
-      const int locality_slots = static_cast<int>(std::lround(kLocalityShare * per_node_slots));
+    if (layout.total > E) {
       auto least_loaded_free = [&](int n) {
         int best = -1;
         for (int g = n * gpn; g < (n + 1) * gpn; ++g)
-          if (gpu_used[g] < slots && (best < 0 || gpu_load[g] < gpu_load[best]))
+          if (gpu_used[g] < layout.slots[g] && (best < 0 || gpu_load[g] < gpu_load[best]))
             best = g;
         return best;
       };
@@ -188,6 +188,7 @@ Placement place_activation(const PlacementContext& ctx)
         return false;
       };
       for (int n = 0; n < N; ++n) {
+        const int locality_slots = static_cast<int>(std::lround(kLocalityShare * layout.node_spare(n, gpn)));
         std::vector<int> remote;
         for (int e = 0; e < E; ++e)
           if (node_of[e] != n && demand[n][l][e] > 0)

@@ -1,5 +1,7 @@
-// `linear`: contiguous blocks of experts per GPU (expert e on GPU e / (E / G)), the vLLM/SGLang default. With more
-// GPUs than experts (e.g. 256 experts on 512 GPUs) each expert fills a contiguous block of G / E GPUs, one copy each.
+// `linear`: contiguous blocks of experts per GPU, the vLLM/SGLang default; when the experts do not divide the GPUs
+// the first E mod G GPUs hold one expert more (vLLM's expert map). With more GPUs than experts (e.g. 256 experts on
+// 512 GPUs) each expert fills a contiguous block of about G / E GPUs (GPU g holds expert g * E / G), one copy each.
+#include "algorithms/gpu_packing.hpp"
 #include "core/io/errors.hpp"
 #include "core/policy/policy.hpp"
 
@@ -9,25 +11,29 @@ namespace {
 Placement place_linear(const PlacementContext& ctx)
 {
   const int E = ctx.model.num_routed_experts, G = ctx.cluster.num_gpus();
-  if (E % G != 0 && G % E != 0)
-    throw UsageError("placement linear: " + std::to_string(E) + " experts do not divide evenly over " +
-                     std::to_string(G) + " GPUs (nor the GPUs over the experts)");
   Placement p;
   p.replicas.assign(ctx.model.num_moe_layers(), std::vector<std::vector<int>>(E));
-  for (auto& layer : p.replicas)
-    for (int e = 0; e < E; ++e)
-      if (E % G == 0) {
-        layer[e] = {e / (E / G)};
-      } else {
-        for (int g = e * (G / E); g < (e + 1) * (G / E); ++g)
-          layer[e].push_back(g);
-      }
+  std::vector<int> owner; // [expert] with E >= G
+  if (E >= G) {
+    const auto per_gpu = policy::even_split(E, G);
+    for (int g = 0; g < G; ++g)
+      owner.insert(owner.end(), static_cast<size_t>(per_gpu[g]), g);
+  }
+  for (auto& layer : p.replicas) {
+    if (E >= G) {
+      for (int e = 0; e < E; ++e)
+        layer[e] = {owner[e]};
+    } else {
+      for (int g = 0; g < G; ++g)
+        layer[static_cast<int>(static_cast<int64_t>(g) * E / G)].push_back(g);
+    }
+  }
   return p;
 }
 
 const bool registered = PlacementRegistry::instance().add(
-    "linear", "contiguous blocks: expert e on GPU e / (experts / GPUs) (vLLM/SGLang default); with more GPUs than "
-    "experts, expert e on a block of GPUs / experts GPUs", place_linear);
+    "linear", "contiguous blocks of experts per GPU, the first GPUs taking the remainder (vLLM/SGLang default); with "
+    "more GPUs than experts, each expert on a block of about GPUs / experts GPUs", place_linear);
 
 } // namespace
 } // namespace moesim

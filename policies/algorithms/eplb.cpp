@@ -12,7 +12,18 @@ std::vector<int> balanced_packing(const std::vector<double>& weights, int packs)
   const int n = static_cast<int>(weights.size());
   if (packs < 1 || n % packs != 0)
     throw InternalError("balanced_packing: items do not divide over packs");
-  const int per_pack = n / packs;
+  return balanced_packing(weights, std::vector<int>(packs, n / packs));
+}
+
+std::vector<int> balanced_packing(const std::vector<double>& weights, const std::vector<int>& capacity)
+{
+  const int n = static_cast<int>(weights.size());
+  const int packs = static_cast<int>(capacity.size());
+  int room = 0;
+  for (int c : capacity)
+    room += c;
+  if (packs < 1 || room != n)
+    throw InternalError("balanced_packing: capacities do not add up to the items");
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return weights[a] > weights[b]; });
@@ -21,7 +32,7 @@ std::vector<int> balanced_packing(const std::vector<double>& weights, int packs)
   for (int item : order) {
     int best = -1;
     for (int p = 0; p < packs; ++p)
-      if (pack_n[p] < per_pack && (best < 0 || pack_w[p] < pack_w[best]))
+      if (pack_n[p] < capacity[p] && (best < 0 || pack_w[p] < pack_w[best]))
         best = p;
     pack_of[item] = best;
     pack_w[best] += weights[item];
@@ -47,7 +58,8 @@ std::vector<int> replicate_experts(const std::vector<double>& weights, int physi
   return phy2log;
 }
 
-std::vector<std::vector<int>> eplb_layer(const std::vector<double>& w, int physical, int n_groups, int nodes, int gpus)
+std::vector<std::vector<int>> eplb_layer(const std::vector<double>& w, int physical, int n_groups, int nodes, int gpus,
+                                         const std::vector<int>& gpu_slots)
 {
   const int E = static_cast<int>(w.size());
   const int group_size = E / n_groups, groups_per_node = n_groups / nodes;
@@ -78,7 +90,8 @@ std::vector<std::vector<int>> eplb_layer(const std::vector<double>& w, int physi
     std::vector<double> phy_w;
     for (int x : phy2log)
       phy_w.push_back(node_w[x] / count[x]);
-    const auto gpu_of = balanced_packing(phy_w, gpus_per_node);
+    const std::vector<int> caps(gpu_slots.begin() + node * gpus_per_node, gpu_slots.begin() + (node + 1) * gpus_per_node);
+    const auto gpu_of = balanced_packing(phy_w, caps);
     for (size_t i = 0; i < phy2log.size(); ++i)
       replicas[experts[phy2log[i]]].push_back(node * gpus_per_node + gpu_of[i]);
   }

@@ -3,30 +3,62 @@
 #include "algorithms/eplb.hpp"
 #include "core/io/errors.hpp"
 
+#include <algorithm>
+
 namespace moesim::policy {
 
-int slots_per_gpu(const std::string& policy, int experts, int gpus, int redundant_per_gpu)
+std::vector<int> even_split(int count, int bins)
 {
-  if (experts % gpus != 0)
-    throw UsageError("placement " + policy + ": " + std::to_string(experts) + " experts do not divide evenly over " +
-                     std::to_string(gpus) + " GPUs");
-  return experts / gpus + redundant_per_gpu;
+  std::vector<int> out(static_cast<size_t>(std::max(bins, 0)), 0);
+  for (int b = 0; b < bins; ++b)
+    out[b] = count / bins + (b < count % bins ? 1 : 0);
+  return out;
 }
 
-void check_experts_per_node(const std::string& policy, int experts, int nodes)
+int SlotLayout::node_primary(int n, int gpn) const
 {
-  if (experts % nodes != 0)
-    throw UsageError("placement " + policy + ": " + std::to_string(experts) + " experts do not divide over " +
-                     std::to_string(nodes) + " nodes");
+  int s = 0;
+  for (int g = n * gpn; g < (n + 1) * gpn; ++g)
+    s += primary[g];
+  return s;
+}
+
+int SlotLayout::node_spare(int n, int gpn) const
+{
+  int s = 0;
+  for (int g = n * gpn; g < (n + 1) * gpn; ++g)
+    s += slots[g] - primary[g];
+  return s;
+}
+
+SlotLayout slot_layout(int experts, int nodes, int gpus_per_node, int redundant)
+{
+  if (redundant < 0)
+    throw UsageError("redundant experts must be >= 0");
+  if (experts < 1 || nodes < 1 || gpus_per_node < 1)
+    throw InternalError("slot_layout: no expert or no GPU");
+  const auto two_level = [&](int count) {
+    std::vector<int> out;
+    for (int per_node : even_split(count, nodes))
+      for (int v : even_split(per_node, gpus_per_node))
+        out.push_back(v);
+    return out;
+  };
+  SlotLayout l;
+  l.experts = experts;
+  l.total = std::max(experts + redundant, nodes * gpus_per_node);
+  l.slots = two_level(l.total);
+  l.primary = two_level(experts);
+  return l;
 }
 
 void pack_on_gpus(const std::vector<int>& experts, const std::vector<double>& load, const std::vector<int>& gpus,
-                  std::vector<std::vector<int>>& replicas)
+                  const std::vector<int>& capacity, std::vector<std::vector<int>>& replicas)
 {
   std::vector<double> w;
   for (int e : experts)
     w.push_back(load[e]);
-  const auto pack = balanced_packing(w, static_cast<int>(gpus.size()));
+  const auto pack = balanced_packing(w, capacity);
   for (size_t i = 0; i < experts.size(); ++i)
     replicas[experts[i]].push_back(gpus[pack[i]]);
 }

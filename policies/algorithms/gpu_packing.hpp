@@ -8,17 +8,30 @@
 
 namespace moesim::policy {
 
-/// Checks the experts divide over GPUs and returns the slots per GPU (experts / GPUs + redundant per GPU);
-/// UsageError naming the policy otherwise.
-int slots_per_gpu(const std::string& policy, int experts, int gpus, int redundant_per_gpu);
+/// `count` over `bins` as evenly as it goes: the first count % bins bins get one more.
+std::vector<int> even_split(int count, int bins);
 
-/// UsageError naming the policy unless the experts divide evenly over the nodes (equal per-node capacity).
-void check_experts_per_node(const std::string& policy, int experts, int nodes);
+/// The expert slots of a cluster, as serving engines lay them out (vLLM's and SGLang's expert maps): `experts`
+/// primaries and `redundant` extra copies in all, spread as evenly as the counts allow over the nodes and then over
+/// each node's GPUs (the first ones take the remainder), at least one slot per GPU (with fewer experts than GPUs the
+/// spare slots hold copies).
+struct SlotLayout {
+  int experts = 0;
+  int total = 0;             ///< physical slots, >= experts and >= GPUs
+  std::vector<int> slots;    ///< [gpu] physical slots
+  std::vector<int> primary;  ///< [gpu] of them, primaries: `experts` spread evenly (0 on some GPUs when G > E)
+  /// Primaries of the GPUs of node n (gpn GPUs per node).
+  int node_primary(int n, int gpn) const;
+  /// Slots beyond the primaries on node n.
+  int node_spare(int n, int gpn) const;
+};
+/// UsageError when redundant < 0.
+SlotLayout slot_layout(int experts, int nodes, int gpus_per_node, int redundant);
 
-/// Places the experts listed in `experts` (loads in `load`) on the GPUs `gpus`, each with `capacity` slots,
-/// balancing load with balanced_packing; appends to replicas[e].
+/// Places the experts listed in `experts` (loads in `load`) on the GPUs `gpus`, gpu i taking capacity[i] of them
+/// (sum = experts.size()), balancing load with balanced_packing; appends to replicas[e].
 void pack_on_gpus(const std::vector<int>& experts, const std::vector<double>& load, const std::vector<int>& gpus,
-                  std::vector<std::vector<int>>& replicas);
+                  const std::vector<int>& capacity, std::vector<std::vector<int>>& replicas);
 
 /// Deals requests to the GPUs of a node: each goes to the node's GPU with the fewest tokens so far (ties: lowest).
 class NodeDealer {

@@ -1,11 +1,13 @@
 #include "algorithms/graph_partition.hpp"
 
 #include "algorithms/eplb.hpp"
+#include "algorithms/gpu_packing.hpp"
 #include "core/io/errors.hpp"
 
 #include <metis.h>
 
 #include <algorithm>
+#include <numeric>
 #include <string>
 
 namespace moesim::policy {
@@ -13,9 +15,21 @@ namespace moesim::policy {
 std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts, uint64_t seed,
                            const std::vector<double>& vertex_weight)
 {
+  return partition(w, even_split(static_cast<int>(w.size()), parts), seed, vertex_weight);
+}
+
+std::vector<int> partition(const std::vector<std::vector<double>>& w, const std::vector<int>& sizes, uint64_t seed,
+                           const std::vector<double>& vertex_weight)
+{
   const int E = static_cast<int>(w.size());
+  const int parts = static_cast<int>(sizes.size());
   std::vector<int> part(E, 0);
-  if (parts == 1)
+  int sum = 0;
+  for (int s : sizes)
+    sum += s;
+  if (parts < 1 || sum != E)
+    throw InternalError("partition: part sizes do not add up to the vertices");
+  if (parts == 1 || E == 0)
     return part;
   std::vector<idx_t> xadj{0}, adj, adjw;
   for (int a = 0; a < E; ++a) {
@@ -39,13 +53,10 @@ std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts,
   METIS_SetDefaultOptions(options);
   options[METIS_OPTION_SEED] = static_cast<idx_t>(seed & 0x7fffffff);
   options[METIS_OPTION_UFACTOR] = 1; // 0.1% imbalance in vertex counts
-  if (adj.empty()) {
-    // No co-activation at all (top-1 routing, e.g. Llama 4): every split cuts nothing, so balance counts and
-    // load as the partitioner would.
-    if (E % parts != 0)
-      throw InternalError("partition: " + std::to_string(E) + " vertices do not divide over " +
-                          std::to_string(parts) + " parts");
-    return balanced_packing(vertex_weight.empty() ? std::vector<double>(E, 1.0) : vertex_weight, parts);
+  if (adj.empty() || E <= parts) {
+    // No co-activation at all (top-1 routing, e.g. Llama 4), or no more vertices than parts (METIS cannot bisect
+    // that): balance counts and load as the partitioner would.
+    return balanced_packing(vertex_weight.empty() ? std::vector<double>(E, 1.0) : vertex_weight, sizes);
   }
   const int rc = METIS_PartGraphKway(&nv, &ncon, xadj.data(), adj.data(), vw.empty() ? nullptr : vw.data(), nullptr, adjw.data(), &np, nullptr,
                                      nullptr, options, &objval, out.data());
@@ -53,17 +64,32 @@ std::vector<int> partition(const std::vector<std::vector<double>>& w, int parts,
     throw InternalError("METIS_PartGraphKway failed with code " + std::to_string(rc));
   for (int e = 0; e < E; ++e)
     part[e] = static_cast<int>(out[e]);
-  // Exact balance: move the expert with the weakest tie to its part into an under-full part, until balanced.
-  const int cap = E / parts;
+  // METIS labels parts arbitrarily: give its largest parts the largest sizes, then move the expert with the weakest
+  // tie to its part into an under-full part, until every part has its size.
+  {
+    std::vector<int> got(parts, 0);
+    for (int p : part)
+      ++got[p];
+    std::vector<int> by_got(parts), by_size(parts);
+    std::iota(by_got.begin(), by_got.end(), 0);
+    std::iota(by_size.begin(), by_size.end(), 0);
+    std::stable_sort(by_got.begin(), by_got.end(), [&](int a, int b) { return got[a] > got[b]; });
+    std::stable_sort(by_size.begin(), by_size.end(), [&](int a, int b) { return sizes[a] > sizes[b]; });
+    std::vector<int> relabel(parts);
+    for (int i = 0; i < parts; ++i)
+      relabel[by_got[i]] = by_size[i];
+    for (int& p : part)
+      p = relabel[p];
+  }
   for (;;) {
     std::vector<int> size(parts, 0);
     for (int p : part)
       ++size[p];
     int over = -1, under = -1;
     for (int p = 0; p < parts; ++p) {
-      if (size[p] > cap && over < 0)
+      if (size[p] > sizes[p] && over < 0)
         over = p;
-      if (size[p] < cap && under < 0)
+      if (size[p] < sizes[p] && under < 0)
         under = p;
     }
     if (over < 0)

@@ -60,10 +60,10 @@ int run(RunOpts& o)
 
   const RequestSplit split = split_requests(trace, spec.train_fraction, spec.seed);
   const Placement placement = placement_entry.fn(PlacementContext{
-      model, cluster, trace, split.fit, spec.redundant_experts_per_gpu, spec.seed, spec.clusters, spec.signature_tokens,
+      model, cluster, trace, split.fit, spec.redundant_experts(cluster.num_gpus()), spec.seed, spec.clusters, spec.signature_tokens,
       spec.gpu_balance});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
-  check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts_per_gpu);
+  check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts(cluster.num_gpus()));
   const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
                                                               &model, &split.fit, spec.signature_tokens, spec.clusters});
   if (spec.train_fraction > 0)
@@ -184,6 +184,9 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("--grouping", s.grouping, "micro-batch grouping policy (moesim list)")->capture_default_str();
   cmd->add_option("--redundant-experts", s.redundant_experts_per_gpu, "redundant expert replicas per GPU")
       ->capture_default_str();
+  cmd->add_option("--redundant-experts-total", s.redundant_experts_total,
+                  "redundant experts in all, as EPLB and SGLang count them (--ep-num-redundant-experts; e.g. 32: "
+                  "256 + 32 = 288 slots, 4 per GPU on 72 GPUs), spread over the GPUs as evenly as it goes");
   cmd->add_option("--train-fraction", s.train_fraction,
                   "fit policies on this share of the requests (stratified by label, seeded) and serve the rest; "
                   "0 = fit and serve all")

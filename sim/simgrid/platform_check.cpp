@@ -33,6 +33,8 @@ constexpr int all_pairs_max_gpus = 1024;
 constexpr int sampled_sources = 64;
 /// How long the check may take before it is taken for a hang.
 constexpr int check_timeout_s = 300;
+/// GPUs moesim simulates at most (its per-pair tables grow with G^2: 26 GiB at this size).
+constexpr long long max_gpus = 32768;
 
 std::string number(double v)
 {
@@ -157,6 +159,10 @@ void check_here(const std::string& file, const NetworkSettings& settings)
   const auto hosts = host_properties(engine);
   const double need = pair_table_bytes(static_cast<long long>(hosts.size()));
   const double have = physical_memory_bytes();
+  if (static_cast<long long>(hosts.size()) > max_gpus)
+    throw InputError(file, "",
+                     std::to_string(hosts.size()) + " hosts: more than moesim's limit of " + std::to_string(max_gpus) +
+                         " GPUs (the per-pair tables of a simulation would need " + gib(need) + ")");
   if (have > 0 && need > 0.8 * have)
     throw InputError(file, "",
                      std::to_string(hosts.size()) + " hosts: the per-pair tables of a simulation need " + gib(need) +

@@ -25,8 +25,8 @@ echo "<platform" > bad.xml
 expect_fail 2 "bad.xml: SimGrid cannot load the platform" "$MOESIM" platform --check bad.xml
 expect_fail 2 "missing.xml: platform file not found" "$MOESIM" run --platform missing.xml --out r.h5
 expect_fail 2 "cannot write: directory 'nodir' does not exist" "$MOESIM" platform --nodes 1 -o nodir/p.xml
-"$MOESIM" platform --nodes 3 -o p3.xml
-expect_fail 2 "placement linear: 64 experts do not divide evenly over 24 GPUs" "$MOESIM" run --platform p3.xml --out r.h5
+"$MOESIM" platform --nodes 3 --hbm-bytes 1e6 -o p3.xml
+expect_fail 2 "of weights on GPU 0 (gpu-0-0), more than its HBM capacity of 0.0 GB" "$MOESIM" run --platform p3.xml --out r.h5
 expect_fail 2 "esft-missing: not a directory" "$MOESIM" trace import --format esft --model "$M" -o x.h5 esft-missing
 expect_fail 2 "--nodes: Value 0 not in range" "$MOESIM" platform --nodes 0
 expect_fail 2 "recording this run would need about" "$MOESIM" run --timeline t.json --steps 100000 --out r.h5

@@ -67,14 +67,14 @@ steps = 1
 [axes]
 platform = ["$SRC/platforms/h100-2n.xml", "p3.xml"]
 TOML
-"$MOESIM" platform --nodes 3 -o p3.xml
+"$MOESIM" platform --nodes 3 --hbm-bytes 1e6 -o p3.xml # the weights cannot fit: the point fails when it runs
 "$MOESIM" sweep fail.toml -j 2 > fail.txt 2>&1
 rc=$?
 [ $rc -eq 3 ] && grep -q "1 of 2 points succeeded" fail.txt && pass "a failing point does not stop the others (exit 3)" \
   || fail "failing point: rc $rc, $(cat fail.txt)"
 $PY -c "
 import h5py; f = h5py.File('fail.h5'); e = f['points/error'].asstr()[:]
-assert list(f['points/status'][:]) == [1, 0] and 'do not divide evenly over 24 GPUs' in e[1], e
+assert list(f['points/status'][:]) == [1, 0] and 'more than its HBM capacity' in e[1], e
 " && pass "the failure is in the points table" || fail "failure not recorded"
 # Shards (what Slurm array tasks run; tests/cli/slurm.sh submits them to a real Slurm): every point in exactly one
 # shard, and the merge of the shards equals the single run (the points are already done: the shards only gather).

@@ -189,9 +189,9 @@ TEST_CASE("Weights must fit in HBM: replicas beyond capacity are refused with th
   tiny.hbm_capacity_bytes = 1e6;
   Cluster small = Cluster::uniform(1, 2, tiny);
   CHECK_THROWS_WITH(check_weights_fit(m, small, p, "eplb", 3),
-                    Catch::Matchers::StartsWith("placement eplb with 3 redundant experts per GPU puts ") &&
+                    Catch::Matchers::StartsWith("placement eplb with 3 redundant experts in all puts ") &&
                         Catch::Matchers::Contains("GB of weights on GPU 0 (gpu-0-0), more than its HBM capacity of "
-                                                  "0.0 GB: lower --redundant-experts or use more GPUs"));
+                                                  "0.0 GB: lower --redundant-experts(-total) or use more GPUs"));
 }
 
 TEST_CASE("deepep-normal: a token crosses to each other node once, then the same-rail peer forwards")

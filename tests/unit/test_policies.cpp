@@ -24,9 +24,22 @@ TEST_CASE("linear and round_robin placements are registered and place every expe
   CHECK(rr.replicas[0][5] == std::vector<int>{1});
   CHECK(rr.replicas[0][6] == std::vector<int>{2});
   Cluster c3 = Cluster::uniform(1, 3, h100_sxm());
-  PlacementContext bad{m, c3, t, fit, 0, 1};
-  CHECK_THROWS_WITH(PlacementRegistry::instance().get("linear", "placement").fn(bad),
-                    "placement linear: 16 experts do not divide evenly over 3 GPUs (nor the GPUs over the experts)");
+  PlacementContext uneven{m, c3, t, fit, 0, 1};
+  // 16 experts on 3 GPUs: 6, 5, 5 (the first GPU takes the remainder, as vLLM's expert map does).
+  Placement lin3 = PlacementRegistry::instance().get("linear", "placement").fn(uneven);
+  lin3.validate(2, 16, 3, "linear");
+  CHECK(lin3.replicas[0][5] == std::vector<int>{0});
+  CHECK(lin3.replicas[0][6] == std::vector<int>{1});
+  CHECK(lin3.replicas[0][11] == std::vector<int>{2});
+  // 16 experts on 24 GPUs: GPU g holds expert g * 16 / 24, every expert on one or two GPUs.
+  Cluster c24 = Cluster::uniform(3, 8, h100_sxm());
+  PlacementContext wide{m, c24, t, fit, 0, 1};
+  Placement lin24 = PlacementRegistry::instance().get("linear", "placement").fn(wide);
+  lin24.validate(2, 16, 24, "linear");
+  CHECK(lin24.replicas[0][0] == std::vector<int>{0, 1});
+  CHECK(lin24.replicas[0][1] == std::vector<int>{2});
+  Placement rr24 = PlacementRegistry::instance().get("round_robin", "placement").fn(wide);
+  CHECK(rr24.replicas[0][3] == std::vector<int>{3, 19});
 }
 
 TEST_CASE("Unknown policy names list the known ones")

@@ -147,7 +147,8 @@ PlatformCalibration PlatformCalibration::from_props(const std::map<std::string, 
     return s;
   };
   for (const auto& [key, value] : props) {
-    if (key.rfind("moesim_", 0) != 0)
+    // The GPU description a zone or <cluster> may carry for its hosts (read by Cluster::from_hosts).
+    if (key.rfind("moesim_", 0) != 0 || key == prop::gpus_per_node || key == prop::gpu_preset)
       continue;
     const std::string place = "zone property '" + key + "'";
     if (key == kBwIntra) {

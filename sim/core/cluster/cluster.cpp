@@ -89,8 +89,9 @@ int int_prop(const HostProperties& h, const char* key, const std::string& file)
   return static_cast<int>(v);
 }
 
-/// The last run of digits in a host name (a SimGrid <cluster> names its hosts prefix + number + suffix); -1: none.
-long long trailing_number(const std::string& name)
+/// A host name split around its last run of digits (a SimGrid <cluster> names its hosts prefix + number + suffix):
+/// (prefix + suffix, number); number -1 when the name has none.
+std::pair<std::string, long long> name_key(const std::string& name)
 {
   size_t end = name.size();
   while (end > 0 && !std::isdigit(static_cast<unsigned char>(name[end - 1])))
@@ -98,9 +99,9 @@ long long trailing_number(const std::string& name)
   size_t begin = end;
   while (begin > 0 && std::isdigit(static_cast<unsigned char>(name[begin - 1])))
     --begin;
-  if (begin == end || end - begin > 9)
-    return -1;
-  return std::stoll(name.substr(begin, end - begin));
+  if (begin == end || end - begin > 15)
+    return {name, -1};
+  return {name.substr(0, begin) + "\x01" + name.substr(end), std::stoll(name.substr(begin, end - begin))};
 }
 
 /// The properties of `h` with what moesim_gpus_per_node and moesim_gpu stand for filled in.
@@ -131,20 +132,36 @@ HostProperties resolve_host(const HostProperties& h, const std::string& file)
     fill(prop::sm_count, preset->gpu.sm_count);
     p.try_emplace(prop::gpu_model, preset->gpu.model);
   }
-  if (auto it = p.find(prop::gpus_per_node); it != p.end() && !p.count(prop::node) && !p.count(prop::gpu)) {
-    const std::string place = "host '" + h.name + "', property '" + prop::gpus_per_node + "'";
-    const int per_node = int_prop(h, prop::gpus_per_node, file);
+  return r;
+}
+
+/// Gives node and gpu properties to the hosts that have moesim_gpus_per_node instead: ranked by their names'
+/// prefix and suffix, then by the number between (node-2 before node-10), GPU i of them on node i / per_node.
+void rank_cluster_hosts(std::vector<HostProperties>& hosts, const std::string& file)
+{
+  std::vector<std::pair<std::pair<std::string, long long>, size_t>> order;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const auto& p = hosts[i].properties;
+    if (!p.count(prop::gpus_per_node) || p.count(prop::node) || p.count(prop::gpu))
+      continue;
+    const std::string place = "host '" + hosts[i].name + "', property '" + prop::gpus_per_node + "'";
+    const int per_node = int_prop(hosts[i], prop::gpus_per_node, file);
     if (per_node < 1 || per_node > 64)
-      throw InputError(file, place, "expected 1..64 GPUs per node, got '" + it->second + "'");
-    const long long rank = trailing_number(h.name);
-    if (rank < 0)
+      throw InputError(file, place, "expected 1..64 GPUs per node, got '" + p.at(prop::gpus_per_node) + "'");
+    const auto key = name_key(hosts[i].name);
+    if (key.second < 0)
       throw InputError(file, place,
                        "the host's name has no number to rank it by (name hosts prefix<N>suffix, as <cluster> does, "
                        "or set the node and gpu properties)");
-    p[prop::node] = std::to_string(rank / per_node);
-    p[prop::gpu] = std::to_string(rank % per_node);
+    order.push_back({key, i});
   }
-  return r;
+  std::sort(order.begin(), order.end());
+  for (size_t rank = 0; rank < order.size(); ++rank) {
+    auto& h = hosts[order[rank].second];
+    const int per_node = int_prop(h, prop::gpus_per_node, file);
+    h.properties[prop::node] = std::to_string(rank / per_node);
+    h.properties[prop::gpu] = std::to_string(rank % per_node);
+  }
 }
 
 } // namespace
@@ -153,9 +170,12 @@ Cluster Cluster::from_hosts(const std::vector<HostProperties>& given, const std:
 {
   if (given.empty())
     throw InputError(file, "", "platform has no host");
+  std::vector<HostProperties> hosts;
+  for (const auto& raw : given)
+    hosts.push_back(resolve_host(raw, file));
+  rank_cluster_hosts(hosts, file);
   Cluster c;
-  for (const auto& raw : given) {
-    const HostProperties h = resolve_host(raw, file);
+  for (const auto& h : hosts) {
     GpuInfo g;
     g.host_name = h.name;
     g.node = int_prop(h, prop::node, file);

@@ -29,8 +29,9 @@ inline constexpr const char* hbm_bw = "hbm_bandwidth_Bps";
 inline constexpr const char* hbm_cap = "hbm_capacity_bytes";
 inline constexpr const char* sm_count = "sm_count";   ///< optional, default 132 (Hopper SXM)
 inline constexpr const char* gpu_model = "gpu_model"; ///< optional name of the GPU
-/// Hosts without node/gpu (a SimGrid <cluster>, or any zone): GPUs per node, on the host or a zone above it; the
-/// host's rank is the last number in its name, node = rank / moesim_gpus_per_node, gpu = rank % it.
+/// Hosts without node/gpu (a SimGrid <cluster>, or any zone): GPUs per node, on the host or a zone above it. Such
+/// hosts are ranked by their names (prefix and suffix around the last number, then that number: node-2 before
+/// node-10); GPU rank r sits on node r / moesim_gpus_per_node as its GPU r % moesim_gpus_per_node.
 inline constexpr const char* gpus_per_node = "moesim_gpus_per_node";
 /// A GPU preset (h100, h200, h800) whose values stand for the GPU properties a host does not set.
 inline constexpr const char* gpu_preset = "moesim_gpu";

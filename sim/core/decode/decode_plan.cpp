@@ -62,16 +62,16 @@ double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int g
 }
 
 void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
-                       const std::string& placement_name, int redundant_per_gpu)
+                       const std::string& placement_name, int redundant_experts)
 {
   for (int g = 0; g < cluster.num_gpus(); ++g) {
     const double need = weight_bytes_on_gpu(model, placement, g);
     if (need > cluster.gpu(g).hbm_capacity_bytes) {
       char buf[320];
       std::snprintf(buf, sizeof buf,
-                    "placement %s with %d redundant experts per GPU puts %.1f GB of weights on GPU %d (%s), more "
-                    "than its HBM capacity of %.1f GB: lower --redundant-experts or use more GPUs",
-                    placement_name.c_str(), redundant_per_gpu, need / 1e9, g, cluster.gpu(g).host_name.c_str(),
+                    "placement %s with %d redundant experts in all puts %.1f GB of weights on GPU %d (%s), more "
+                    "than its HBM capacity of %.1f GB: lower --redundant-experts(-total) or use more GPUs",
+                    placement_name.c_str(), redundant_experts, need / 1e9, g, cluster.gpu(g).host_name.c_str(),
                     cluster.gpu(g).hbm_capacity_bytes / 1e9);
       throw UsageError(buf);
     }

@@ -60,7 +60,7 @@ private:
 double weight_bytes_on_gpu(const ModelSpec& model, const Placement& placement, int gpu);
 /// UsageError when some GPU's weights exceed its HBM capacity (names the GPU, the need and the capacity).
 void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
-                       const std::string& placement_name, int redundant_per_gpu);
+                       const std::string& placement_name, int redundant_experts);
 
 /// One MoE layer of one micro-batch: what its dispatch and combine move (the kernel's units per GPU pair and
 /// stage) and what its experts compute.

@@ -23,6 +23,10 @@ void RunSpec::validate() const
     throw UsageError("--kernel-overhead must be between 0 and 1 s");
   if (redundant_experts_per_gpu < 0 || redundant_experts_per_gpu > 1024)
     throw UsageError("--redundant-experts must be between 0 and 1024");
+  if (redundant_experts_total < -1 || redundant_experts_total > 1 << 20)
+    throw UsageError("--redundant-experts-total must be between 0 and 1048576");
+  if (redundant_experts_total >= 0 && redundant_experts_per_gpu > 0)
+    throw UsageError("--redundant-experts (per GPU) and --redundant-experts-total are exclusive: give one");
   if (!(train_fraction >= 0 && train_fraction < 1))
     throw UsageError("--train-fraction must be in [0, 1)");
   if (!(gpu_balance >= 1 && gpu_balance <= 100))
@@ -48,6 +52,7 @@ nlohmann::json RunSpec::to_json() const
                         {"placement", placement},
                         {"grouping", grouping},
                         {"redundant_experts_per_gpu", redundant_experts_per_gpu},
+                        {"redundant_experts_total", redundant_experts_total},
                         {"train_fraction", train_fraction},
                         {"clusters", clusters},
                         {"gpu_balance", gpu_balance},

@@ -17,6 +17,13 @@ struct RunSpec {
   std::string placement = "linear";
   std::string grouping = "round_robin";
   int redundant_experts_per_gpu = 0;
+  /// Redundant experts in all, as EPLB and SGLang count them (-1: redundant_experts_per_gpu x GPUs).
+  int redundant_experts_total = -1;
+  /// The total for a cluster of `gpus` GPUs.
+  int redundant_experts(int gpus) const
+  {
+    return redundant_experts_total >= 0 ? redundant_experts_total : redundant_experts_per_gpu * gpus;
+  }
   double train_fraction = 0;  ///< 0: fit and serve every request; else fit on this share, serve the rest
   int clusters = 0;           ///< k of the activation clustering (0 = number of nodes)
   int signature_tokens = 32;  ///< tokens a request is classified from when it has no prefill

@@ -26,7 +26,7 @@ struct PlacementContext {
   const Cluster& cluster;
   const Trace& trace;                         ///< routing to fit on
   const std::vector<int32_t>& fit_requests;   ///< request indices of the fitting (training) split
-  int redundant_experts_per_gpu = 0;
+  int redundant_experts = 0;                  ///< extra expert copies in all (EPLB's and SGLang's count)
   uint64_t seed = 0;
   int clusters = 0;                           ///< k of the activation clustering (0 = nodes)
   int signature_tokens = 32;                  ///< see GroupingContext

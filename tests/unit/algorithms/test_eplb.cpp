@@ -31,7 +31,7 @@ TEST_CASE("EPLB reproduces the worked example of deepseek-ai/EPLB's README")
   const std::vector<std::vector<int>> phy2log{{5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1},
                                               {7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1}};
   for (int l = 0; l < 2; ++l) {
-    const auto reps = policy::eplb_layer(w[l], 16, 4, 2, 8);
+    const auto reps = policy::eplb_layer(w[l], 16, 4, 2, 8, std::vector<int>(8, 2));
     for (int g = 0; g < 8; ++g) {
       const std::multiset<int> want{phy2log[l][2 * g], phy2log[l][2 * g + 1]};
       CHECK(gpu_experts(reps, g) == want);
@@ -43,6 +43,8 @@ TEST_CASE("EPLB primitives: balanced packing and replication")
 {
   // Sorted descending 9, 7, 5, 3 into 2 packs of 2: 9 -> A, 7 -> B, 5 -> B (lighter), 3 -> A.
   CHECK(policy::balanced_packing({5, 9, 3, 7}, 2) == std::vector<int>{1, 0, 0, 1});
+  // Capacities 3 and 1: 9 -> A, 7 -> B (B full), 5 and 3 -> A.
+  CHECK(policy::balanced_packing({5, 9, 3, 7}, std::vector<int>{3, 1}) == std::vector<int>{0, 0, 0, 1});
   // Extra slots copy the expert with the largest load per copy: 10 -> 10/2=5 vs 6 -> copy 6 next.
   CHECK(policy::replicate_experts({10, 6, 1}, 5) == std::vector<int>{0, 1, 2, 0, 1});
 }
