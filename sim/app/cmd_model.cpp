@@ -1,6 +1,7 @@
 #include "commands.hpp"
 #include "core/model/model_spec.hpp"
 
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -21,8 +22,13 @@ std::string describe_model(const ModelSpec& m)
   if (m.attention == AttentionKind::MLA)
     os << ", q_lora " << m.q_lora_rank << ", kv_lora " << m.kv_lora_rank << ", rope " << m.qk_rope_head_dim << ", v "
        << m.v_head_dim;
-  os << "\n  weights: " << m.param_dtype << " (experts " << m.expert_param_dtype << ")"
+  os << "\n  weights: " << m.param_dtype << " (experts " << m.expert_param_dtype << ", "
+     << m.expert_param_bytes << " bytes per parameter)"
      << ", expert params " << m.expert_params() << ", attention params/layer " << m.attention_params() << "\n";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "  parameters: %.2f B in all, %.2f B active per token (top-%d of %d routed experts)\n",
+                m.total_params() / 1e9, m.active_params_per_token() / 1e9, m.top_k, m.num_routed_experts);
+  os << buf;
   return os.str();
 }
 

@@ -49,13 +49,20 @@ struct ModelSpec {
   int64_t attention_params() const;
   /// Bytes of KV cache per token per layer (MLA: compressed latent + rope key).
   double kv_bytes_per_token() const;
+  /// Parameters of the model: attention, routers, routed, shared and dense FFNs, embeddings and LM head.
+  int64_t total_params() const;
+  /// Of them, those one token uses: the routed experts it is not sent to left out.
+  int64_t active_params_per_token() const;
 };
 
-/// Reads a Hugging Face config.json. Throws InputError naming the file and key when a required key is missing,
-/// has the wrong type or an impossible value, or the architecture is not supported.
+/// Reads a Hugging Face config.json (and hf_quant_config.json beside it, as ModelOpt checkpoints have). Throws
+/// InputError naming the file and key when a required key is missing, has the wrong type or an impossible value,
+/// or the architecture or quantisation is not supported.
 ModelSpec load_model_spec(const std::string& path);
-/// Same, from JSON text already read (path is used in messages and for the model name).
-ModelSpec parse_model_spec(const std::string& json_text, const std::string& path);
+/// Same, from JSON text already read (path is used in messages and for the model name; hf_quant_text, when not
+/// empty, is the hf_quant_config.json at hf_quant_path).
+ModelSpec parse_model_spec(const std::string& json_text, const std::string& path, const std::string& hf_quant_text = "",
+                           const std::string& hf_quant_path = "");
 
 /// Model types load_model_spec understands.
 std::vector<std::string> supported_model_types();
