@@ -369,15 +369,28 @@ nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibIn
 /// The GPU preset of the calibrated cluster: --gpu, else the one the collective measurements name, else h100.
 std::string cluster_preset(const CalibrateOpts& o, const std::vector<Measurement>& ms)
 {
-  if (!o.gpu.empty())
-    return o.gpu;
   std::map<std::string, int> named;
+  std::set<std::string> unknown;
   for (const auto& m : ms)
     if (m.op != "gemm" && m.op != "hbm" && !is_moe_op(m.op)) {
       const std::string p = preset_of_gpu_name(m.gpu_name);
       if (!p.empty())
         ++named[p];
+      else if (!m.gpu_name.empty())
+        unknown.insert(m.gpu_name);
     }
+  for (const auto& g : unknown)
+    spdlog::warn("the measurements name the GPU '{}', which no GPU preset matches (moesim list): the calibrated "
+                 "platform takes the {} preset's GPU values and datasheet links; its fitted links and factors are "
+                 "the measured ones",
+                 g, o.gpu.empty() ? (named.empty() ? std::string("h100") : named.begin()->first) : o.gpu);
+  if (!o.gpu.empty()) {
+    for (const auto& [p, count] : named)
+      if (p != o.gpu)
+        spdlog::warn("--gpu {}: {} collective measurements were taken on {} GPUs; the calibrated platform has {} "
+                     "values", o.gpu, count, p, o.gpu);
+    return o.gpu;
+  }
   if (named.empty())
     return "h100";
   return std::max_element(named.begin(), named.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
@@ -536,7 +549,7 @@ void add_calibrate(CLI::App& app, Action& action)
   cmd->add_option("--nodes", o->nodes, "nodes of the written platform (default: the largest measured shape)")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--gpu", o->gpu, "GPU preset of the calibrated cluster (default: the GPU its NCCL logs name, else h100)")
-      ->check(CLI::IsMember({"h100", "h200", "h800"}));
+      ->check(CLI::IsMember({"h100", "h200", "h800", "a100"}));
   auto* val = cmd->add_subcommand("validate", "Simulate every measurement on a platform and report the errors");
   val->add_option("platform", v->platform, "platform XML")->required()->check(CLI::ExistingFile);
   val->add_option("inputs", v->inputs, "measurement files")->required()->check(CLI::ExistingFile);

@@ -77,7 +77,7 @@ void add_platform(CLI::App& app, Action& action)
   cmd->add_option("--gpu", o->gpu,
                   "GPU preset: its FLOP/s, HBM, SM count and its node's NVLink and NIC bandwidths (the options "
                   "below override single values)")
-      ->check(CLI::IsMember({"h100", "h200", "h800"}))
+      ->check(CLI::IsMember({"h100", "h200", "h800", "a100"}))
       ->capture_default_str();
   cmd->add_option("--peak-flops-bf16", o->p.gpu.peak_flops_bf16, "peak dense BF16 FLOP/s per GPU")->capture_default_str();
   cmd->add_option("--peak-flops-fp8", o->p.gpu.peak_flops_fp8, "peak dense FP8 FLOP/s per GPU (0: none)")->capture_default_str();

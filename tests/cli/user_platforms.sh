@@ -53,4 +53,11 @@ for spec in cluster_fat_tree.xml:4 cluster_torus.xml:4 cluster_dragonfly.xml:8; 
 done
 gpus=$("$MOESIM" platform --check gpu-cluster_dragonfly.xml | head -1)
 [[ "$gpus" == *"15 nodes x 8 GPUs (120 GPUs)"* ]] && pass "dragonfly: 120 hosts as 15 nodes x 8 GPUs" || fail "dragonfly: $gpus"
+# nccl-tests logs as published (tests/data/nccl-tests): launcher prefixes, no test name.
+LOGS="$SRC/tests/data/nccl-tests"
+expect_fail 2 "cannot tell which collective the test starting at line 3 measured" \
+  "$MOESIM" calibrate "$LOGS/skypilot-gke-h200-2x8.log" -o cal.xml
+out=$("$MOESIM" calibrate "$LOGS/skypilot-gke-h200-2x8-all_gather.log" -o cal.xml 2>&1)
+[[ $? -eq 0 && "$out" == *"NIC 40."*" GB/s per GPU and direction: the best multi-node ring bus bandwidth"* &&
+   "$out" == *"2 x 8 h200 platform"* ]] && pass "published all_gather log calibrates the NIC" || fail "all_gather log: $out"
 finish

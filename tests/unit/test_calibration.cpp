@@ -79,6 +79,74 @@ TEST_CASE("Truncated and garbled nccl-tests logs are clear errors")
              Catch::Contains("no nccl-tests measurements"));
 }
 
+TEST_CASE("nccl-tests logs as clusters have them: launcher prefixes, no test names, noise between rows")
+{
+  const std::string text = test::read_file(kG8);
+  // Open MPI --tag-output, SkyPilot's and srun --label's prefixes on every line; NCCL INFO lines whose host name
+  // starts with a digit.
+  std::string tagged, sky, srun;
+  std::istringstream lines(text);
+  for (std::string l; std::getline(lines, l);) {
+    tagged += "[1,0]<stdout>:" + l + "\n";
+    sky += "(head, rank=0, pid=3808) [1,0]<stdout>:" + l + "\n";
+    srun += "0: " + l + "\n";
+    if (l.rfind("    33554432", 0) == 0)
+      tagged += "[1,0]<stdout>:10-0-1-5:21:21 [0] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/CUMEM\n";
+  }
+  const auto plain = parse_nccl_tests_log(text, "g8.log").measurements;
+  for (const std::string* t : {&tagged, &sky, &srun}) {
+    const auto got = parse_nccl_tests_log(*t, "g8.log").measurements;
+    REQUIRE(got.size() == plain.size());
+    CHECK(got.front().op == "all_reduce");
+    CHECK(got.back().time_s == plain.back().time_s);
+  }
+  // Older nccl-tests: no version and no "Collective test starting" line; the file names the test.
+  std::string old;
+  std::istringstream again(text);
+  int tests = 0;
+  for (std::string l; std::getline(again, l);) {
+    if (l.find("Collective test starting") != std::string::npos && ++tests == 2)
+      break; // the first test only
+    if (l.find("nccl-tests version") == std::string::npos && l.find("Collective test starting") == std::string::npos)
+      old += l + "\n";
+  }
+  const auto by_name = parse_nccl_tests_log(old, "logs/allreduce_8gpu.txt");
+  REQUIRE(by_name.measurements.size() == 10);
+  CHECK(by_name.measurements.front().op == "all_reduce");
+  // Without a helpful file name an all_reduce is told by its busbw / algbw = 2 (n - 1) / n and its sum.
+  const auto by_table = parse_nccl_tests_log(old, "run.log");
+  CHECK(by_table.measurements.front().op == "all_reduce");
+  std::string gather = old; // the same table with its reduction dropped: all_gather or alltoall, it cannot say
+  for (size_t at = gather.find("     sum "); at != std::string::npos; at = gather.find("     sum ", at))
+    gather.replace(at, 9, "    none ");
+  CHECK_THAT(test::input_error_of([&] { parse_nccl_tests_log(gather, "run.log"); }),
+             Catch::Contains("run.log: line") && Catch::Contains("cannot tell which collective"));
+}
+
+TEST_CASE("Ring collectives alone set the links from their bus bandwidth")
+{
+  std::vector<Measurement> ms;
+  for (double bytes : {1e8, 1e9, 4e9}) {
+    Measurement m;
+    m.source = "ag.log";
+    m.op = "all_gather";
+    m.nodes = 2;
+    m.gpus_per_node = 8;
+    m.bytes = bytes;
+    m.time_s = bytes * 15.0 / 16.0 / 320e9; // busbw 320 GB/s over a node's 8 NICs
+    ms.push_back(m);
+    m.op = "all_reduce";
+    m.nodes = 1;
+    m.time_s = bytes * 2 * 7.0 / 8.0 / 360e9; // single-node busbw 360 GB/s
+    ms.push_back(m);
+  }
+  PlatformParams base;
+  const CalibrationResult r = fit_link_values(ms, std::vector<bool>(ms.size(), false), base);
+  CHECK(r.platform.nic_Bps == Approx(40e9));
+  CHECK(r.platform.nvlink_Bps == Approx(360e9));
+  CHECK(r.platform.pcie_Bps >= r.platform.nic_Bps);
+}
+
 TEST_CASE("Calibration CSVs: elements and milliseconds, DeepGEMM TFLOP/s")
 {
   const CalibInput nccl = read_calib_input(std::string(MOESIM_SOURCE_DIR) + "/data/calib/nccl-perf-h100-1node/nccl_perf.csv");

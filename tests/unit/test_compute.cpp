@@ -51,7 +51,7 @@ TEST_CASE("Attention work: GQA reads the KV cache, MLA the compressed latent")
   auto v3 = load_model_spec(test::source_path("data/models/DeepSeek-V3/config.json"));
   ComputeModel c3(v3, ComputeParams{0});
   Work w3 = c3.attention(1, 1000);
-  CHECK(w3.bytes == Approx(v3.attention_params() * 1.0 + 2.0 * 7168 * 2 + 1000 * 1152.0));
+  CHECK(w3.bytes == Approx(v3.attention_params() * v3.param_bytes + 2.0 * 7168 * 2 + 1000 * 1152.0)); // FP8, block scales
   CHECK(c.attention(0, 0).kernels == 0);
 }
 

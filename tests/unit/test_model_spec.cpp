@@ -30,7 +30,7 @@ TEST_CASE("DeepSeek-V3 config: 58 MoE layers of 61, 256 routed + 1 shared, top-8
   CHECK(m.q_lora_rank == 1536);
   CHECK(m.kv_lora_rank == 512);
   CHECK(m.param_dtype == "fp8");
-  CHECK(m.param_bytes == 1.0);
+  CHECK(m.param_bytes == Approx(1.0 + 4.0 / (128 * 128))); // FP8 with an FP32 scale per 128 x 128 block
   // MLA KV cache: (512 + 64) BF16 values per token per layer.
   CHECK(m.kv_bytes_per_token() == 1152.0);
 }

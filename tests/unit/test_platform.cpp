@@ -120,7 +120,7 @@ TEST_CASE("Host properties become a Cluster; bad properties are named")
     cl[1].properties["moesim_gpu"] = "b200";
     CHECK_THROWS_WITH(Cluster::from_hosts(cl, "p.xml"),
                       "p.xml: host 'node-2.simgrid.org', property 'moesim_gpu': unknown GPU preset 'b200' (known: h100, "
-                      "h200, h800)");
+                      "h200, h800, a100)");
     cl[1].properties["moesim_gpu"] = "h200";
     cl[2].name = "frontend";
     CHECK_THROWS_WITH(Cluster::from_hosts(cl, "p.xml"),

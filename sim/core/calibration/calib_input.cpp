@@ -7,6 +7,7 @@
 #include "core/io/sha256.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -74,28 +75,128 @@ double dtype_bytes(const std::string& dtype)
   return it == sizes.end() ? 0.0 : it->second;
 }
 
+namespace {
+
+/// A log line without what launchers put before it: SkyPilot's "(head, rank=0, pid=1) ", Open MPI's
+/// --tag-output "[1,0]<stdout>:", Slurm's srun --label "0: ".
+std::string strip_launcher_prefix(const std::string& line)
+{
+  size_t i = line.find_first_not_of(" \t");
+  if (i == std::string::npos)
+    return line;
+  if (line[i] == '(') {
+    const auto close = line.find(") ", i);
+    if (close != std::string::npos && close < i + 120 && line.find("rank=", i) < close)
+      i = line.find_first_not_of(' ', close + 1);
+  }
+  if (i != std::string::npos && line[i] == '[') {
+    const auto close = line.find("]<", i);
+    const auto colon = close == std::string::npos ? std::string::npos : line.find(">:", close);
+    if (colon != std::string::npos && colon < i + 40 &&
+        line.find_first_not_of("0123456789,", i + 1) == close)
+      return line.substr(colon + 2);
+  }
+  if (i != std::string::npos && std::isdigit(static_cast<unsigned char>(line[i]))) {
+    const auto end = line.find_first_not_of("0123456789", i);
+    if (end != std::string::npos && end + 1 < line.size() && line[end] == ':' && line[end + 1] == ' ' && end - i <= 5)
+      return line.substr(end + 2);
+  }
+  return line;
+}
+
+bool all_digits(const std::string& s)
+{
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+/// The collective a file name names (all_reduce_perf.log, allgather-2n.txt, ...), "" when none.
+std::string op_of_file_name(const std::string& path)
+{
+  std::string name = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string squeezed;
+  for (char c : name)
+    if (c != '_' && c != '-')
+      squeezed += c;
+  for (const auto& [key, op] : std::vector<std::pair<const char*, const char*>>{{"allreduce", "all_reduce"},
+                                                                                {"allgather", "all_gather"},
+                                                                                {"reducescatter", "reduce_scatter"},
+                                                                                {"alltoall", "alltoall"},
+                                                                                {"sendrecv", "sendrecv"}})
+    if (squeezed.find(key) != std::string::npos)
+      return op;
+  return "";
+}
+
+} // namespace
+
 CalibInput parse_nccl_tests_log(const std::string& text, const std::string& path)
 {
   CalibInput in;
   in.path = path;
   in.format = "nccl-tests";
   const auto lines = lines_of(text);
-  // State of the test being read: each test block starts with "# Collective test starting: NAME_perf", lists its
-  // ranks, prints a header and rows, and ends with "# Avg bus bandwidth".
+  // State of the test being read: a test block starts with "# Collective test starting: NAME_perf" (nccl-tests
+  // 2.13 on) or, in older logs, with its "# nThread ..." line; it lists its ranks, prints a header and rows, and
+  // ends with "# Avg bus bandwidth".
   std::string op, perf_name, gpu_name;
   int test_line = 0, time_col = -1, rows = 0, ranks = 0;
   std::set<std::string> hosts;
   bool skipping = false;
   std::set<std::string> notes;
+  size_t first_of_test = 0;       // index into in.measurements of the test's first row
+  std::vector<double> bus_over_alg; // the test's busbw / algbw per row (where algbw > 0)
+  bool any_sum = false;             // a row of the test has redop "sum"
   auto close_test = [&](int line) {
     if (!perf_name.empty())
       throw InputError(path, at_line(line),
                        "truncated: the " + perf_name + " test starting at line " + std::to_string(test_line) +
                            " has no closing '# Avg bus bandwidth' line");
   };
+  // A test without its name: the file name's collective, else all_reduce where the rows' busbw / algbw is its
+  // 2 (n - 1) / n and the reduction a sum; else the log cannot be read.
+  auto resolve_unnamed = [&](int line) {
+    if (!op.empty())
+      return;
+    std::sort(bus_over_alg.begin(), bus_over_alg.end());
+    const double n = std::max(ranks, 1);
+    const double ratio = bus_over_alg.empty() ? 0 : bus_over_alg[bus_over_alg.size() / 2];
+    if (any_sum && n > 1 && std::abs(ratio - 2 * (n - 1) / n) < 0.02 * 2 * (n - 1) / n) {
+      op = "all_reduce";
+      notes.insert("test at line " + std::to_string(test_line) + " has no name: read as all_reduce (its busbw / " +
+                   "algbw is 2 (n - 1) / n)");
+    } else {
+      throw InputError(path, at_line(line),
+                       "cannot tell which collective the test starting at line " + std::to_string(test_line) +
+                           " measured: the log has no '# Collective test starting' line and the file name names "
+                           "none (name the file after the test, e.g. all_gather_perf.log)");
+    }
+    for (size_t j = first_of_test; j < in.measurements.size(); ++j)
+      in.measurements[j].op = op;
+  };
+  auto start_test = [&](const std::string& name, int ln) {
+    perf_name = name;
+    std::string o = name;
+    if (o.size() > 4 && o.compare(o.size() - 4, 4, "_mpi") == 0) // all_reduce_perf_mpi
+      o.resize(o.size() - 4);
+    if (o.size() > 5 && o.compare(o.size() - 5, 5, "_perf") == 0)
+      o.resize(o.size() - 5);
+    op = o;
+    skipping = !op.empty() && (!known_op(op) || op == "gemm" || op == "hbm" || op == "p2p");
+    if (skipping)
+      notes.insert("skipped " + perf_name + " (line " + std::to_string(ln) + "): not an operation moesim fits");
+    test_line = ln;
+    time_col = -1;
+    rows = 0;
+    ranks = 0;
+    hosts.clear();
+    first_of_test = in.measurements.size();
+    bus_over_alg.clear();
+    any_sum = false;
+  };
   for (size_t i = 0; i < lines.size(); ++i) {
     const int ln = static_cast<int>(i) + 1;
-    const std::string& line = lines[i];
+    const std::string line = strip_launcher_prefix(lines[i]);
     const auto tok = tokens_of(line);
     if (tok.empty())
       continue;
@@ -105,19 +206,19 @@ CalibInput parse_nccl_tests_log(const std::string& text, const std::string& path
       const auto cts = line.find("Collective test starting:");
       if (cts != std::string::npos) {
         close_test(ln);
-        perf_name = tokens_of(line.substr(cts + 25)).empty() ? "" : tokens_of(line.substr(cts + 25))[0];
-        std::string name = perf_name;
-        if (name.size() > 5 && name.compare(name.size() - 5, 5, "_perf") == 0)
-          name.resize(name.size() - 5);
-        op = name;
-        skipping = !known_op(op) || op == "gemm" || op == "hbm" || op == "p2p";
-        if (skipping)
-          notes.insert("skipped " + perf_name + " (line " + std::to_string(ln) + "): not an operation moesim fits");
-        test_line = ln;
-        time_col = -1;
-        rows = 0;
-        ranks = 0;
-        hosts.clear();
+        const auto name = tokens_of(line.substr(cts + 25));
+        start_test(name.empty() ? "" : name[0], ln);
+        continue;
+      }
+      if (tok.size() >= 2 && tok[1] == "nThread" && perf_name.empty()) {
+        // An older log (or one whose header was cut): the test is named by the file, or by its table.
+        const std::string from_name = op_of_file_name(path);
+        start_test(from_name.empty() ? "" : from_name + "_perf", ln);
+        if (from_name.empty())
+          perf_name = "unnamed";
+        else
+          notes.insert("test at line " + std::to_string(ln) + " has no name: read as " + from_name +
+                       " (the file name)");
         continue;
       }
       if (tok.size() >= 8 && tok[1] == "Rank" && line.find(" on ") != std::string::npos) {
@@ -142,16 +243,21 @@ CalibInput parse_nccl_tests_log(const std::string& text, const std::string& path
         if (!perf_name.empty() && rows == 0 && !skipping)
           throw InputError(path, at_line(ln), "the " + perf_name + " test starting at line " +
                                                   std::to_string(test_line) + " has no table rows");
+        if (!perf_name.empty() && rows > 0)
+          resolve_unnamed(ln);
         perf_name.clear();
         rows = 0;
       }
       continue;
     }
-    if (!starts_with_digit(line))
-      continue; // NCCL INFO/WARN lines and launcher output interleave with the table
+    // Table rows start with the size in bytes; NCCL INFO/WARN lines ("host:pid:tid [0] NCCL INFO ..."), MPI and
+    // launcher output interleave with the table and are skipped.
+    if (!all_digits(tok[0]))
+      continue;
     if (perf_name.empty())
       throw InputError(path, at_line(ln),
-                       "table row outside a test: expected '# Collective test starting: NAME_perf' before it");
+                       "table row outside a test: expected '# Collective test starting: NAME_perf' or '# nThread "
+                       "...' before it");
     if (time_col < 0)
       throw InputError(path, at_line(ln), "table row before the column header ('#  size  count  type ... time')");
     if (static_cast<int>(tok.size()) < time_col + 3)
@@ -161,10 +267,13 @@ CalibInput parse_nccl_tests_log(const std::string& text, const std::string& path
     ++rows;
     const double bytes = positive_number(tok[0], path, ln, "size (B)");
     const double time_us = positive_number(tok[static_cast<size_t>(time_col)], path, ln, "time (us)");
-    positive_number(tok[static_cast<size_t>(time_col) + 1], path, ln, "algbw (GB/s)", true);
-    positive_number(tok[static_cast<size_t>(time_col) + 2], path, ln, "busbw (GB/s)", true);
+    const double algbw = positive_number(tok[static_cast<size_t>(time_col) + 1], path, ln, "algbw (GB/s)", true);
+    const double busbw = positive_number(tok[static_cast<size_t>(time_col) + 2], path, ln, "busbw (GB/s)", true);
     if (skipping)
       continue;
+    if (algbw > 0.05)
+      bus_over_alg.push_back(busbw / algbw);
+    any_sum = any_sum || (tok.size() > 3 && tok[3] == "sum");
     if (ranks == 0)
       throw InputError(path, at_line(ln), "no '#  Rank ... on HOST device ...' lines before the table of the " +
                                               perf_name + " test: cannot tell the GPUs and nodes");
@@ -185,9 +294,13 @@ CalibInput parse_nccl_tests_log(const std::string& text, const std::string& path
     in.measurements.push_back(m);
   }
   close_test(static_cast<int>(lines.size()));
+  // Tests whose name was read as an operation moesim does not fit (resolved at their end) leave no rows.
+  in.measurements.erase(std::remove_if(in.measurements.begin(), in.measurements.end(),
+                                       [](const Measurement& m) { return !known_op(m.op); }),
+                        in.measurements.end());
   if (in.measurements.empty())
-    throw InputError(path, "", "no nccl-tests measurements found (expected '# Collective test starting:' blocks "
-                               "with their tables)");
+    throw InputError(path, "", "no nccl-tests measurements found (expected '# Collective test starting:' or "
+                               "'# nThread' blocks with their tables)");
   in.notes.assign(notes.begin(), notes.end());
   if (!gpu_name.empty())
     in.notes.push_back("GPU: " + gpu_name);
@@ -412,7 +525,8 @@ CalibInput read_calib_input(const std::string& path)
     in = parse_deepep_readme_csv(text, path);
   else if (text.find("layout,groups,m_per_group") != std::string::npos)
     in = parse_deepgemm_csv(text, path);
-  else if (text.find("nccl-tests") != std::string::npos || text.find("Collective test starting") != std::string::npos)
+  else if (text.find("nccl-tests") != std::string::npos || text.find("Collective test starting") != std::string::npos ||
+           (text.find("# nThread") != std::string::npos && text.find("# Using devices") != std::string::npos))
     in = parse_nccl_tests_log(text, path);
   else
     throw InputError(path, "", "unknown format: expected a nccl-tests log ('# nccl-tests version ...'), a calib "

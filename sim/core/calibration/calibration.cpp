@@ -375,6 +375,9 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
   r.platform = base;
   int max_nodes = 1, max_gpn = 0;
   std::vector<double> intra_goodput, inter_goodput, hbm;
+  // Ring collectives' bus bandwidth (nccl-tests' busbw): per GPU and direction inside a node; across nodes, what
+  // a node's NICs carry together (one ring channel per GPU and NIC, as collective_pattern lays them out).
+  std::vector<double> intra_bus, inter_bus_per_gpu;
   for (size_t i = 0; i < ms.size(); ++i) {
     const auto& m = ms[i];
     FitPoint p;
@@ -394,18 +397,40 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
       inter_goodput.push_back(m.bytes * (n - m.gpus_per_node) / n / m.time_s);
     if (m.op == "hbm")
       hbm.push_back(m.bytes / m.time_s);
+    if ((m.op == "all_reduce" || m.op == "all_gather" || m.op == "reduce_scatter") && n > 1) {
+      const double busbw = m.bytes * (m.op == "all_reduce" ? 2.0 : 1.0) * (n - 1) / n / m.time_s;
+      if (m.nodes == 1)
+        intra_bus.push_back(busbw);
+      else
+        inter_bus_per_gpu.push_back(busbw / m.gpus_per_node);
+    }
   }
   r.platform.nodes = max_nodes;
   r.platform.gpus_per_node = max_gpn > 0 ? max_gpn : base.gpus_per_node; // no collective: the base node
   // Links and HBM keep their datasheet values: they are what every kernel family shares, and each family's
   // goodput below them is its own (NCCL's in the factor tables, DeepEP's in its kernel parameters, the grouped
   // GEMMs' in the HBM efficiency). The best goodputs measured are reported.
+  // Without all-to-alls, the ring collectives' best bus bandwidth stands for the links (the datasheet value would
+  // go unchecked while their factor tables fit every point exactly).
+  if (intra_goodput.empty() && !intra_bus.empty()) {
+    r.platform.nvlink_Bps = top_median(intra_bus);
+    r.notes.push_back("NVLink " + fmt("%.4g", r.platform.nvlink_Bps / 1e9) +
+                      " GB/s per GPU and direction: the best single-node ring bus bandwidth (all_reduce, all_gather, "
+                      "reduce_scatter; " + std::to_string(intra_bus.size()) + " measurements), no alltoall measured");
+  }
+  if (inter_goodput.empty() && !inter_bus_per_gpu.empty()) {
+    r.platform.nic_Bps = top_median(inter_bus_per_gpu);
+    r.platform.pcie_Bps = std::max(r.platform.pcie_Bps, r.platform.nic_Bps);
+    r.notes.push_back("NIC " + fmt("%.4g", r.platform.nic_Bps / 1e9) +
+                      " GB/s per GPU and direction: the best multi-node ring bus bandwidth over the GPUs of a node (" +
+                      std::to_string(inter_bus_per_gpu.size()) + " measurements), no alltoall measured");
+  }
   if (!intra_goodput.empty())
     r.notes.push_back("NVLink " + fmt("%.4g", r.platform.nvlink_Bps / 1e9) + " GB/s per GPU and direction "
                       "(datasheet); best single-node NCCL alltoall goodput " +
                       fmt("%.4g", top_median(intra_goodput) / 1e9) + " GB/s (" + std::to_string(intra_goodput.size()) +
                       " measurements), carried by the NCCL factors");
-  else
+  else if (intra_bus.empty())
     r.notes.push_back("no single-node alltoall measured: NVLink " + fmt("%.4g", base.nvlink_Bps / 1e9) +
                       " GB/s (datasheet), no NCCL factor inside nodes");
   if (!inter_goodput.empty())
@@ -413,7 +438,7 @@ CalibrationResult fit_link_values(const std::vector<Measurement>& ms, const std:
                       "best multi-node NCCL alltoall goodput over the network " +
                       fmt("%.4g", top_median(inter_goodput) / 1e9) + " GB/s (" + std::to_string(inter_goodput.size()) +
                       " measurements), carried by the NCCL factors");
-  else
+  else if (inter_bus_per_gpu.empty())
     r.notes.push_back("no multi-node alltoall measured: NIC " + fmt("%.4g", base.nic_Bps / 1e9) +
                       " GB/s (datasheet), no NCCL factor between nodes");
   if (!hbm.empty())

@@ -13,7 +13,7 @@ namespace moesim {
 
 std::string preset_of_gpu_name(const std::string& name)
 {
-  for (const char* p : {"H200", "H800", "H100"})
+  for (const char* p : {"H200", "H800", "H100", "A100"})
     if (name.find(p) != std::string::npos) {
       std::string s = p;
       std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });

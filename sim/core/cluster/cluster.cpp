@@ -46,6 +46,19 @@ const std::vector<GpuPreset>& gpu_presets()
     h800.source = "H800 SXM5 80 GB: H100 compute and HBM3 with NVLink at 400 GB/s (200 GB/s per direction; DeepEP "
                   "README: ~160 GB/s reached), one ConnectX-7 400 Gb/s per GPU (DeepEP's and DeepSeek's clusters)";
     v.push_back(h800);
+    GpuPreset a100;
+    a100.name = "a100";
+    a100.gpu.peak_flops_bf16 = 312e12;
+    a100.gpu.peak_flops_fp8 = 0; // no FP8 tensor cores: FP8 weights run BF16 GEMMs
+    a100.gpu.hbm_bandwidth_Bps = 2.039e12;
+    a100.gpu.hbm_capacity_bytes = 80e9;
+    a100.gpu.sm_count = 108;
+    a100.gpu.model = "A100-SXM4";
+    a100.nvlink_Bps = 300e9;
+    a100.nic_Bps = 25e9;
+    a100.source = "NVIDIA A100 datasheet (SXM4 80 GB: 312 TFLOP/s dense BF16, no FP8, 2.039 TB/s HBM2e, 108 SMs, "
+                  "NVLink3 600 GB/s), DGX A100: one ConnectX-6 HDR 200 Gb/s per GPU";
+    v.push_back(a100);
     return v;
   }();
   return presets;

@@ -33,7 +33,7 @@ inline constexpr const char* gpu_model = "gpu_model"; ///< optional name of the 
 /// hosts are ranked by their names (prefix and suffix around the last number, then that number: node-2 before
 /// node-10); GPU rank r sits on node r / moesim_gpus_per_node as its GPU r % moesim_gpus_per_node.
 inline constexpr const char* gpus_per_node = "moesim_gpus_per_node";
-/// A GPU preset (h100, h200, h800) whose values stand for the GPU properties a host does not set.
+/// A GPU preset (h100, h200, h800, a100) whose values stand for the GPU properties a host does not set.
 inline constexpr const char* gpu_preset = "moesim_gpu";
 } // namespace prop
 
@@ -68,7 +68,7 @@ GpuInfo h100_sxm();
 
 /// A GPU model with the links of the HGX/DGX node it comes in (`moesim platform --gpu NAME`).
 struct GpuPreset {
-  std::string name;      ///< h100, h200, h800
+  std::string name;      ///< h100, h200, h800, a100
   GpuInfo gpu;
   double nvlink_Bps = 0; ///< per GPU and direction
   double nic_Bps = 0;    ///< per GPU and direction (one NIC per GPU)

@@ -360,6 +360,8 @@ ModelSpec parse_model_spec(const std::string& json_text, const std::string& path
   JsonView cfg = top;
   std::string model_type = top.get_string("model_type");
   // Multimodal configs (Llama 4, Kimi-K2.5, Qwen3.5) keep the language model under text_config.
+  if (model_type == "llama4")
+    top.child("text_config"); // required: names the key when it is missing
   if (const JsonView text = top.child_or_null("text_config"); text.valid()) {
     cfg = text;
     model_type = cfg.has("model_type") ? cfg.get_string("model_type")
