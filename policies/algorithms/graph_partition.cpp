@@ -7,6 +7,7 @@
 #include <metis.h>
 
 #include <algorithm>
+#include <functional>
 #include <numeric>
 #include <string>
 
@@ -64,9 +65,9 @@ std::vector<int> partition(const std::vector<std::vector<double>>& w, const std:
     throw InternalError("METIS_PartGraphKway failed with code " + std::to_string(rc));
   for (int e = 0; e < E; ++e)
     part[e] = static_cast<int>(out[e]);
-  // METIS labels parts arbitrarily: give its largest parts the largest sizes, then move the expert with the weakest
-  // tie to its part into an under-full part, until every part has its size.
-  {
+  // METIS labels parts arbitrarily: with sizes that differ, give its largest parts the largest sizes; then move the
+  // expert with the weakest tie to its part into an under-full part, until every part has its size.
+  if (std::adjacent_find(sizes.begin(), sizes.end(), std::not_equal_to<>()) != sizes.end()) {
     std::vector<int> got(parts, 0);
     for (int p : part)
       ++got[p];
