@@ -1,6 +1,7 @@
 // The moesim command line: parses, runs the chosen subcommand and maps errors to exit codes: 0 success, 2 bad input
 // or usage, 1 internal error. main() calls it; so do sweep's forked children (cmd_sweep.cpp).
 #include "commands.hpp"
+#include "revision.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/input_guard.hpp"
 
@@ -56,7 +57,7 @@ int run_cli(int argc, char** argv)
 {
   CLI::App app{"moesim: simulate multi-node Mixture-of-Experts decode (SimGrid) under expert placement and "
                "micro-batch grouping policies"};
-  app.set_version_flag("--version", std::string("moesim ") + MOESIM_VERSION);
+  app.set_version_flag("--version", std::string("moesim ") + MOESIM_VERSION + " (" + source_revision() + ")");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));

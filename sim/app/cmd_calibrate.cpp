@@ -332,7 +332,7 @@ int run_validate(const ValidateOpts& o)
 nlohmann::json record_json(const CalibrationResult& r, const std::vector<CalibInput>& inputs, const CalibrateOpts& o)
 {
   nlohmann::json j;
-  j["moesim_version"] = MOESIM_VERSION;
+  j["moesim_version"] = MOESIM_VERSION; // no revision: the bundled records are checked byte for byte
   j["holdout"] = o.holdout;
   for (const auto& in : inputs)
     j["inputs"].push_back({{"path", in.path},

@@ -3,6 +3,7 @@
 // printed as one table against the linear + round_robin baseline and written to HDF5.
 #include "child_process.hpp"
 #include "commands.hpp"
+#include "revision.hpp"
 #include "core/decode/run_spec.hpp"
 #include "core/io/atomic_file.hpp"
 #include "core/io/errors.hpp"
@@ -221,6 +222,7 @@ int compare(CompareOpts& o)
       h5::File f = h5::File::create(out.temp_path());
       auto root = h5::root(f);
       h5::write_attr(root, "moesim_version", std::string(MOESIM_VERSION));
+      h5::write_attr(root, "moesim_revision", std::string(source_revision()));
       h5::write_attr(root, "platform", o.platform);
       h5::write_attr(root, "model", o.model);
       h5::write_attr(root, "trace", o.trace);

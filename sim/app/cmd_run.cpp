@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "revision.hpp"
 #include "core/compute/compute_model.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/recorder.hpp"
@@ -28,7 +29,31 @@ struct RunOpts {
   std::string replay = "auto";
   std::string comm = "fast";
   std::string dispatch_path; ///< replaced by --a2a-kernel: refused with a hint
+  std::string timeline_steps, timeline_gpus; ///< FIRST:LAST filters of the timeline
 };
+
+/// "FIRST:LAST" or "FIRST:" (to the end) into [first, last] (last -1 = to the end).
+void parse_index_range(const std::string& text, const char* option, int& first, int& last)
+{
+  if (text.empty())
+    return;
+  const auto colon = text.find(':');
+  const auto whole = [&](const std::string& v, int& out) {
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError(std::string(option) + ": expected FIRST:LAST or FIRST: (non-negative integers), got '" + text + "'");
+    out = std::stoi(v);
+  };
+  if (colon == std::string::npos) {
+    whole(text, first);
+    last = first;
+    return;
+  }
+  whole(text.substr(0, colon), first);
+  if (colon + 1 == text.size())
+    last = -1;
+  else
+    whole(text.substr(colon + 1), last);
+}
 
 int run(RunOpts& o)
 {
@@ -40,6 +65,8 @@ int run(RunOpts& o)
   if (spec.trace_file.empty())
     spec.trace_file = default_trace_file();
   spec.replay = parse_replay_phase(o.replay);
+  parse_index_range(o.timeline_steps, "--timeline-steps", spec.timeline_first_step, spec.timeline_last_step);
+  parse_index_range(o.timeline_gpus, "--timeline-gpus", spec.timeline_first_gpu, spec.timeline_last_gpu);
   spec.comm = parse_comm_model(o.comm);
   if (!o.dispatch_path.empty())
     throw UsageError("--dispatch-path is replaced by --a2a-kernel: deepep-ll (DeepEP low-latency, one message per "
@@ -97,6 +124,10 @@ int run(RunOpts& o)
   shape.dispatch_unit_bytes = dbpt;
   shape.combine_unit_bytes = cbpt;
   shape.timeline = !spec.timeline_file.empty();
+  shape.timeline_first_step = spec.timeline_first_step;
+  shape.timeline_last_step = spec.timeline_last_step;
+  shape.timeline_first_gpu = spec.timeline_first_gpu;
+  shape.timeline_last_gpu = spec.timeline_last_gpu;
   for (int s = 0; s < std::min(spec.matrix_steps, spec.steps); ++s)
     shape.matrix_steps.push_back(s);
   const int L = model.num_moe_layers();
@@ -156,6 +187,7 @@ int run(RunOpts& o)
         {"sha256_model", sha256_file(spec.model_file)},
         {"sha256_trace", sha256_file(spec.trace_file)},
         {"replayed_tokens", scheduler.replays_decode_only() ? "decode" : "all"},
+        {"moesim_revision", source_revision()},
     };
     recorder.write_hdf5(spec.out_file, spec.to_json(), attrs,
                         {{"distinct_requests", static_cast<double>(scheduler.distinct_requests())},
@@ -218,7 +250,10 @@ void add_run(CLI::App& app, Action& action)
       ->capture_default_str();
   cmd->add_option("--kernel-overhead-s", s.kernel_overhead_s, "launch overhead per kernel, seconds")->capture_default_str();
   cmd->add_option("-o,--out", s.out_file, "HDF5 result file");
-  cmd->add_option("--timeline", s.timeline_file, "Chrome trace event JSON of the simulated schedule");
+  cmd->add_option("--timeline", s.timeline_file,
+                  "Chrome trace event JSON of the simulated schedule for ui.perfetto.dev (FILE.json.gz: compressed)");
+  cmd->add_option("--timeline-steps", o->timeline_steps, "timeline: only steps FIRST:LAST (FIRST: = to the end)");
+  cmd->add_option("--timeline-gpus", o->timeline_gpus, "timeline: only GPUs FIRST:LAST (FIRST: = to the end)");
   cmd->add_option("--matrix-steps", s.matrix_steps, "record GPU x GPU dispatch matrices for the first N steps")
       ->capture_default_str();
   cmd->add_option("--max-record-bytes", s.max_record_bytes, "refuse runs whose recording needs more memory (bytes)")

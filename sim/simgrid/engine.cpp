@@ -130,17 +130,17 @@ public:
       const MicroBatchPlan& mp = plan->micro[m_];
       for (int layer = 0; layer < num_layers; ++layer) {
         const int moe = st_->model->moe_index(layer);
-        compute(s, layer, moe >= 0 ? mp.moe_pre_s[gpu_] : mp.dense_layer_s[gpu_], SpanKind::Attention);
+        compute(s, layer, moe >= 0 ? mp.moe_pre_s[gpu_] : mp.dense_layer_s[gpu_], SpanKind::Attention, mp.tokens[gpu_]);
         if (moe < 0)
           continue;
         const LayerTraffic& lt = mp.layers[moe];
         exchange(s, layer, lt, true, SpanKind::Dispatch);
-        compute(s, layer, lt.expert_time_s[gpu_], SpanKind::Expert);
+        compute(s, layer, lt.expert_time_s[gpu_], SpanKind::Expert, lt.expert_tokens[gpu_]);
         exchange(s, layer, lt, false, SpanKind::Combine);
         sg4::Comm::wait_all(pending_sends_);
         pending_sends_.clear();
       }
-      compute(s, -1, mp.lm_head_s[gpu_], SpanKind::Head);
+      compute(s, -1, mp.lm_head_s[gpu_], SpanKind::Head, mp.tokens[gpu_]);
       st_->recorder->step_done(s, gpu_, sg4::Engine::get_clock());
       st_->release(s, box());
     }
@@ -161,7 +161,7 @@ private:
     return all;
   }
 
-  void compute(int step, int layer, double t_s, SpanKind kind)
+  void compute(int step, int layer, double t_s, SpanKind kind, int64_t tokens)
   {
     if (t_s <= 0)
       return;
@@ -174,11 +174,11 @@ private:
         st_->recorder->span(step, gpu_, m_, layer, SpanKind::Wait, t0, t1);
       sg4::this_actor::sleep_for(t_s);
       st_->compute_lock[gpu_]->unlock();
-      st_->recorder->span(step, gpu_, m_, layer, kind, t1, sg4::Engine::get_clock());
+      st_->recorder->span(step, gpu_, m_, layer, kind, t1, sg4::Engine::get_clock(), tokens);
     } else {
       const double t0 = sg4::Engine::get_clock();
       sg4::this_actor::sleep_for(t_s);
-      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+      st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock(), tokens);
     }
   }
 
@@ -202,7 +202,14 @@ private:
       exchange_exact(lt, dispatch);
     }
     ++phase_;
-    st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock());
+    // What this GPU sends: its tokens' units in dispatch, the units it holds back in combine.
+    const auto& c = lt.comm;
+    const bool idle = dispatch ? lt.dispatch_idle : lt.combine_idle;
+    const double sent = idle || c.units_own.empty() ? 0.0
+                        : dispatch ? static_cast<double>(c.units_own[gpu_]) * lt.dispatch_unit_bytes
+                                   : static_cast<double>(c.units_held[gpu_]) * lt.combine_unit_bytes;
+    st_->recorder->span(step, gpu_, m_, layer, kind, t0, sg4::Engine::get_clock(),
+                        c.tokens.empty() ? -1 : c.tokens[gpu_], sent);
   }
 
   /// Receives `count` messages from `box` and returns the latest arrival: max(end of the transfer, the sender's

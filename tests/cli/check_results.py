@@ -3,7 +3,7 @@
 
   check_results.py golden RESULT.h5 GOLDEN.json [--update]  summary metrics equal the golden values (rel 1e-9)
   check_results.py same A.h5 B.h5                           every dataset and attribute identical
-  check_results.py timeline FILE.json GPUS                  valid Chrome trace with spans for every GPU
+  check_results.py timeline FILE.json[.gz] TRACKS          imports as Perfetto does: no dropped slice, TRACKS tracks
 """
 import json
 import sys
@@ -86,18 +86,63 @@ def same(a, b):
     print(f"ok   {n[0]} datasets and all attributes identical")
 
 
-def timeline(path, gpus):
-    with open(path) as f:
+def timeline(path, tracks):
+    """Imports the timeline the way Perfetto's JSON importer does: ts/dur in microseconds to integer nanoseconds
+    (llround), complete events per (pid, tid) sorted by ts (longer first at equal ts), nested on a stack; a slice
+    that starts inside an open one and ends after it is what Perfetto drops (slice_drop_overlapping_complete_event).
+    """
+    import gzip
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
         t = json.load(f)
-    spans = [e for e in t["traceEvents"] if e.get("ph") == "X"]
-    tids = {e["tid"] for e in spans}
-    if len(tids) != int(gpus):
-        fail(f"timeline has spans for {len(tids)} GPUs, expected {gpus}")
+    if "displayTimeUnit" in t and t["displayTimeUnit"] != "us":
+        fail(f"displayTimeUnit {t['displayTimeUnit']}: Perfetto would read ts in that unit")
+    events = t["traceEvents"]
+    spans = [e for e in events if e.get("ph") == "X"]
+    named_threads = {(e["pid"], e["tid"]) for e in events if e.get("ph") == "M" and e["name"] == "thread_name"}
+    named_procs = {e["pid"] for e in events if e.get("ph") == "M" and e["name"] == "process_name"}
+    by_track = {}
+    for i, e in enumerate(spans):
+        for key in ("ts", "dur"):
+            ns = e[key] * 1000.0
+            if abs(ns - round(ns)) > 1e-3:
+                fail(f"{e['name']}: {key} {e[key]} is not a whole number of nanoseconds")
+        ts, dur = round(e["ts"] * 1000.0), round(e["dur"] * 1000.0)
+        if dur < 0:
+            fail(f"{e['name']}: negative duration")
+        by_track.setdefault((e["pid"], e["tid"]), []).append((ts, -dur, i, e))
+    if len(by_track) != int(tracks):
+        fail(f"timeline has {len(by_track)} tracks, expected {tracks}")
+    dropped, depth1 = 0, 0
+    for track, items in by_track.items():
+        if track not in named_threads or track[0] not in named_procs:
+            fail(f"track {track} has no thread_name or process_name")
+        items.sort(key=lambda x: (x[0], x[1], x[2]))
+        stack = []
+        for ts, neg, _, e in items:
+            end = ts - neg
+            while stack and stack[-1][0] <= ts:
+                stack.pop()
+            if stack and end > stack[-1][0]:
+                dropped += 1
+                continue
+            if stack:
+                depth1 += 1
+                if stack[-1][1] != "step":
+                    fail(f"{e['name']} nested in {stack[-1][1]} slice, expected a step slice")
+            elif e["cat"] != "step":
+                fail(f"{e['name']} at depth 0 on {track}: every phase belongs to a step slice")
+            stack.append((end, e["cat"]))
+    if dropped:
+        fail(f"{dropped} of {len(spans)} slices overlap their track's previous slice (Perfetto drops them)")
     kinds = {e["cat"] for e in spans}
-    for k in ("attention", "dispatch", "expert", "combine"):
+    for k in ("attention", "dispatch", "expert", "combine", "step"):
         if k not in kinds:
-            fail(f"timeline has no {k} span")
-    print(f"ok   timeline: {len(spans)} spans over {len(tids)} GPUs")
+            fail(f"timeline has no {k} slice")
+    for e in spans:
+        if e["cat"] in ("dispatch", "combine") and not ("bytes_sent" in e["args"] and "layer" in e["args"]):
+            fail(f"{e['name']}: no bytes_sent/layer in args")
+    print(f"ok   timeline: {len(spans)} slices on {len(by_track)} tracks, {depth1} nested in steps, none dropped")
 
 
 if __name__ == "__main__":

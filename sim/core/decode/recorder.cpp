@@ -4,9 +4,12 @@
 #include "core/io/errors.hpp"
 #include "core/io/h5.hpp"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <numeric>
@@ -32,8 +35,12 @@ double estimate_recording_bytes(const RecorderShape& s)
   const double steps = s.steps, G = s.gpus;
   double bytes = steps * s.layers * kNumSpanKinds * 8.0 + steps * 200.0;
   bytes += static_cast<double>(s.matrix_steps.size()) * s.matrix_moe_layers.size() * G * G * 8.0 * 2; // kept + written
-  if (s.timeline) // one span per phase per layer per GPU and micro-batch, plus its JSON text
-    bytes += steps * G * s.micro_batches * (s.layers * 4.0 + 1) * (sizeof(double) * 2 + 4 * sizeof(int) + 8.0);
+  if (s.timeline) { // one span per phase per layer per GPU and micro-batch, plus its JSON text
+    const auto kept = [](int first, int last, int n) { return std::max(0, (last < 0 ? n - 1 : std::min(last, n - 1)) - first + 1); };
+    const double ts = kept(s.timeline_first_step, s.timeline_last_step, s.steps);
+    const double tg = kept(s.timeline_first_gpu, s.timeline_last_gpu, s.gpus);
+    bytes += ts * tg * s.micro_batches * (s.layers * 4.0 + 1) * (sizeof(Recorder::TimelineSpan) + 160.0);
+  }
   return bytes;
 }
 
@@ -48,7 +55,8 @@ Recorder::Recorder(RecorderShape shape) : shape_(std::move(shape))
   layer_inter_tokens_.assign(shape_.moe_layers.size(), 0.0);
 }
 
-void Recorder::span(int step, int gpu, int micro, int layer, SpanKind kind, double t0, double t1)
+void Recorder::span(int step, int gpu, int micro, int layer, SpanKind kind, double t0, double t1, int64_t tokens,
+                    double bytes)
 {
   if (step < 0 || step >= shape_.steps)
     return;
@@ -56,8 +64,10 @@ void Recorder::span(int step, int gpu, int micro, int layer, SpanKind kind, doub
     head_[step] += t1 - t0;
   else
     sums_[idx(step, layer, static_cast<int>(kind))] += t1 - t0;
-  if (shape_.timeline)
-    timeline_.push_back(TimelineSpan{step, gpu, micro, layer, kind, t0, t1});
+  const auto in = [](int v, int first, int last) { return v >= first && (last < 0 || v <= last); };
+  if (shape_.timeline && in(step, shape_.timeline_first_step, shape_.timeline_last_step) &&
+      in(gpu, shape_.timeline_first_gpu, shape_.timeline_last_gpu))
+    timeline_.push_back(TimelineSpan{step, gpu, micro, layer, kind, t0, t1, tokens, bytes});
 }
 
 void Recorder::step_done(int step, int /*gpu*/, double t)
@@ -417,36 +427,167 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
   out.commit();
 }
 
+namespace {
+
+/// Integer nanoseconds of an instant in seconds (each instant rounded once: slices that meet stay adjacent).
+int64_t ns_of(double t_s) { return std::llround(t_s * 1e9); }
+
+/// Nanoseconds as JSON microseconds with three decimals: exact, and what Perfetto reads back to the nanosecond.
+std::string us_text(int64_t ns)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s%lld.%03lld", ns < 0 ? "-" : "", static_cast<long long>(std::llabs(ns) / 1000),
+                static_cast<long long>(std::llabs(ns) % 1000));
+  return buf;
+}
+
+/// A slice's name: what the phase holds (the "attention" phase of a MoE layer also runs the gate and shared
+/// experts, that of a dense layer its FFN).
+std::string slice_name(const Recorder::TimelineSpan& s, bool moe_layer)
+{
+  if (s.layer < 0)
+    return "lm_head";
+  std::string what;
+  switch (s.kind) {
+    case SpanKind::Attention: what = moe_layer ? "attention+gate+shared" : "attention+ffn"; break;
+    case SpanKind::Wait: what = "wait for GPU"; break;
+    default: what = span_kind_name(s.kind); break;
+  }
+  return what + " L" + std::to_string(s.layer);
+}
+
+/// Writes to a plain or gzip file (by the name's ending).
+class TimelineSink {
+public:
+  TimelineSink(const std::string& temp, bool gz, const std::string& path) : path_(path)
+  {
+    if (gz)
+      gz_ = gzopen(temp.c_str(), "wb6");
+    else
+      os_.open(temp);
+    if (gz ? gz_ == nullptr : !os_)
+      throw InputError(path, "", "cannot write timeline");
+  }
+  ~TimelineSink()
+  {
+    if (gz_ != nullptr)
+      gzclose(gz_);
+  }
+  TimelineSink(const TimelineSink&) = delete;
+  TimelineSink& operator=(const TimelineSink&) = delete;
+  void put(const std::string& text)
+  {
+    if (gz_ != nullptr) {
+      if (!text.empty() && gzwrite(gz_, text.data(), static_cast<unsigned>(text.size())) == 0)
+        throw InputError(path_, "", "error while writing timeline");
+    } else {
+      os_ << text;
+    }
+  }
+  void close()
+  {
+    if (gz_ != nullptr) {
+      const int rc = gzclose(gz_);
+      gz_ = nullptr;
+      if (rc != Z_OK)
+        throw InputError(path_, "", "error while writing timeline");
+    } else {
+      os_.close();
+      if (!os_)
+        throw InputError(path_, "", "error while writing timeline");
+    }
+  }
+
+private:
+  std::string path_;
+  std::ofstream os_;
+  gzFile gz_ = nullptr;
+};
+
+} // namespace
+
 void Recorder::write_timeline(const std::string& path) const
 {
   AtomicFile out(path);
   {
-    std::ofstream os(out.temp_path());
-    if (!os)
-      throw InputError(path, "", "cannot write timeline");
-    os << "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n";
+    const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+    TimelineSink sink(out.temp_path(), gz, path);
+    const int gpn = shape_.gpus_per_node, M = shape_.micro_batches;
+    const auto tid = [M](int gpu, int micro) { return gpu * M + micro; };
+    sink.put("{\"traceEvents\":[\n");
     bool first = true;
-    const int gpn = shape_.gpus_per_node;
-    for (int g = 0; g < shape_.gpus; ++g) {
-      os << (first ? "" : ",\n") << "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" << g / gpn
-         << ",\"args\":{\"name\":\"node " << g / gpn << "\"}},\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" << g / gpn
-         << ",\"tid\":" << g << ",\"args\":{\"name\":\"GPU " << g << "\"}}";
+    const auto event = [&](const std::string& e) {
+      sink.put((first ? "" : ",\n") + e);
       first = false;
+    };
+    std::vector<bool> gpu_seen(shape_.gpus, false);
+    for (const auto& s : timeline_)
+      gpu_seen[s.gpu] = true;
+    std::vector<bool> node_named(shape_.gpus / std::max(gpn, 1) + 1, false);
+    for (int g = 0; g < shape_.gpus; ++g) {
+      if (!gpu_seen[g])
+        continue;
+      const int node = g / gpn;
+      if (!node_named[node]) {
+        event("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(node) +
+              ",\"args\":{\"name\":\"node " + std::to_string(node) + "\"}}");
+        event("{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(node) +
+              ",\"args\":{\"sort_index\":" + std::to_string(node) + "}}");
+        node_named[node] = true;
+      }
+      for (int m = 0; m < M; ++m) {
+        const std::string t = std::to_string(tid(g, m));
+        event("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" + std::to_string(node) + ",\"tid\":" + t +
+              ",\"args\":{\"name\":\"GPU " + std::to_string(g) + (M > 1 ? " mb" + std::to_string(m) : "") + "\"}}");
+        event("{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":" + std::to_string(node) + ",\"tid\":" + t +
+              ",\"args\":{\"sort_index\":" + t + "}}");
+      }
     }
-    char buf[320];
-    for (const auto& s : timeline_) {
-      const std::string name = s.layer < 0 ? std::string("lm_head")
-                                           : std::string(span_kind_name(s.kind)) + " L" + std::to_string(s.layer);
-      std::snprintf(buf, sizeof buf,
-                    ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.4f,\"dur\":%.4f,\"pid\":%d,\"tid\":%d,"
-                    "\"args\":{\"step\":%d,\"micro_batch\":%d}}",
-                    name.c_str(), span_kind_name(s.kind), s.t0 * 1e6, (s.t1 - s.t0) * 1e6, s.gpu / gpn, s.gpu, s.step,
-                    s.micro);
-      os << buf;
+    // Each track's slices in time order, a step slice around each step's phases (from its first start to its
+    // last end: it contains them at the nanosecond).
+    std::vector<size_t> order(timeline_.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const auto &x = timeline_[a], &y = timeline_[b];
+      if (tid(x.gpu, x.micro) != tid(y.gpu, y.micro))
+        return tid(x.gpu, x.micro) < tid(y.gpu, y.micro);
+      return x.step != y.step ? x.step < y.step : x.t0 < y.t0;
+    });
+    for (size_t i = 0; i < order.size();) {
+      const auto& head = timeline_[order[i]];
+      size_t j = i;
+      int64_t begin = ns_of(head.t0), end = ns_of(head.t1);
+      while (j < order.size() && timeline_[order[j]].gpu == head.gpu && timeline_[order[j]].micro == head.micro &&
+             timeline_[order[j]].step == head.step) {
+        begin = std::min(begin, ns_of(timeline_[order[j]].t0));
+        end = std::max(end, ns_of(timeline_[order[j]].t1));
+        ++j;
+      }
+      const std::string where = ",\"pid\":" + std::to_string(head.gpu / gpn) + ",\"tid\":" +
+                                std::to_string(tid(head.gpu, head.micro));
+      event("{\"name\":\"step " + std::to_string(head.step) + "\",\"cat\":\"step\",\"ph\":\"X\",\"ts\":" +
+            us_text(begin) + ",\"dur\":" + us_text(end - begin) + where + ",\"args\":{\"step\":" +
+            std::to_string(head.step) + ",\"micro_batch\":" + std::to_string(head.micro) + "}}");
+      for (size_t k = i; k < j; ++k) {
+        const auto& s = timeline_[order[k]];
+        const int64_t t0 = ns_of(s.t0), t1 = ns_of(s.t1);
+        std::string args = "\"step\":" + std::to_string(s.step) + ",\"micro_batch\":" + std::to_string(s.micro);
+        if (s.layer >= 0)
+          args += ",\"layer\":" + std::to_string(s.layer);
+        if (s.tokens >= 0)
+          args += std::string(s.kind == SpanKind::Expert ? ",\"token_expert_pairs\":" : ",\"tokens\":") +
+                  std::to_string(s.tokens);
+        if (s.bytes >= 0)
+          args += ",\"bytes_sent\":" + std::to_string(static_cast<int64_t>(std::llround(s.bytes)));
+        const bool moe = std::binary_search(shape_.moe_layers.begin(), shape_.moe_layers.end(), s.layer);
+        event("{\"name\":\"" + slice_name(s, moe) + "\",\"cat\":\"" + span_kind_name(s.kind) +
+              "\",\"ph\":\"X\",\"ts\":" + us_text(t0) + ",\"dur\":" + us_text(t1 - t0) + where + ",\"args\":{" +
+              args + "}}");
+      }
+      i = j;
     }
-    os << "\n]}\n";
-    if (!os)
-      throw InputError(path, "", "error while writing timeline");
+    sink.put("\n]}\n");
+    sink.close();
   }
   out.commit();
 }

@@ -26,6 +26,9 @@ struct RecorderShape {
   double dispatch_unit_bytes = 0; ///< bytes of one dispatch unit of the all-to-all kernel (A2aKernel::unit_bytes)
   double combine_unit_bytes = 0;
   bool timeline = false;
+  /// Timeline filters: steps and GPUs [first, last] kept (last -1 = to the end).
+  int timeline_first_step = 0, timeline_last_step = -1;
+  int timeline_first_gpu = 0, timeline_last_gpu = -1;
   std::vector<int> matrix_steps;      ///< steps whose dispatch byte matrices are kept
   std::vector<int> matrix_moe_layers; ///< MoE layer indices whose matrices are kept
 };
@@ -39,7 +42,10 @@ public:
   explicit Recorder(RecorderShape shape);
 
   /// A phase of one GPU/micro-batch in layer `layer` (model layer id; -1 for the per-step LM head) of `step`.
-  void span(int step, int gpu, int micro, int layer, SpanKind kind, double t0_s, double t1_s);
+  /// `tokens` and `bytes` (-1: not known) go into the timeline's args: tokens of the GPU's micro-batch (attention),
+  /// token-expert pairs (experts), tokens sent and bytes the GPU sends (dispatch, combine).
+  void span(int step, int gpu, int micro, int layer, SpanKind kind, double t0_s, double t1_s, int64_t tokens = -1,
+            double bytes = -1);
   void step_done(int step, int gpu, double t_s);
   /// Traffic and load metrics of a planned step (computed before it is simulated).
   void plan_metrics(const StepPlan& plan);
@@ -64,6 +70,10 @@ public:
   /// `attrs` become root attributes (strings), `summary_values` numeric attributes of /summary.
   void write_hdf5(const std::string& path, const nlohmann::json& config, const std::map<std::string, std::string>& attrs,
                   const std::map<std::string, double>& summary_values = {}) const;
+  /// Chrome trace event JSON (gzip-compressed when `path` ends in .gz) for ui.perfetto.dev: one process per node,
+  /// one track per GPU and micro-batch, a "step N" slice around each step's phases on it. Times are integer
+  /// nanoseconds computed once per instant (a slice ends where the next begins), written as microseconds with three
+  /// decimals.
   void write_timeline(const std::string& path) const;
 
   /// One recorded phase (shape.timeline only).
@@ -71,6 +81,8 @@ public:
     int step, gpu, micro, layer;
     SpanKind kind;
     double t0, t1;
+    int64_t tokens = -1;
+    double bytes = -1;
   };
   const std::vector<TimelineSpan>& spans() const { return timeline_; }
 

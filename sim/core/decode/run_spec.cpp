@@ -40,6 +40,10 @@ void RunSpec::validate() const
   make_a2a_kernel(a2a_kernel); // UsageError listing the known kernels
   if (a2a_sms < 2 || a2a_sms > 4096)
     throw UsageError("--a2a-sms must be between 2 and 4096");
+  if (timeline_first_step < 0 || timeline_first_gpu < 0 ||
+      (timeline_last_step >= 0 && timeline_last_step < timeline_first_step) ||
+      (timeline_last_gpu >= 0 && timeline_last_gpu < timeline_first_gpu))
+    throw UsageError("--timeline-steps and --timeline-gpus take FIRST:LAST with 0 <= FIRST <= LAST (or FIRST:)");
   if (matrix_steps < 0 || matrix_layers < 0)
     throw UsageError("--matrix-steps and --matrix-layers must be >= 0");
 }
@@ -68,7 +72,9 @@ nlohmann::json RunSpec::to_json() const
                         {"replay", replay_phase_name(replay)},
                         {"kernel_overhead_s", kernel_overhead_s},
                         {"matrix_steps", matrix_steps},
-                        {"matrix_layers", matrix_layers}};
+                        {"matrix_layers", matrix_layers},
+                        {"timeline_steps", {timeline_first_step, timeline_last_step}},
+                        {"timeline_gpus", {timeline_first_gpu, timeline_last_gpu}}};
 }
 
 std::string default_platform_file() { return std::string(MOESIM_DATA_DIR) + "/platforms/h100-calibrated-2n.xml"; }

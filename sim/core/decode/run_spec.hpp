@@ -39,7 +39,10 @@ struct RunSpec {
   ReplayPhase replay = ReplayPhase::Auto;
   double kernel_overhead_s = 4e-6;
   std::string out_file;      ///< HDF5 result ("" = none)
-  std::string timeline_file; ///< Chrome trace JSON ("" = none)
+  std::string timeline_file; ///< Chrome trace JSON ("" = none; .gz: compressed)
+  /// Timeline filters: steps and GPUs [first, last] kept (last -1 = to the end).
+  int timeline_first_step = 0, timeline_last_step = -1;
+  int timeline_first_gpu = 0, timeline_last_gpu = -1;
   int matrix_steps = 2;      ///< record GPU x GPU dispatch matrices of the first N steps ...
   int matrix_layers = 4;     ///< ... for N MoE layers spread over the model
   double max_record_bytes = 4e9; ///< refuse runs whose recording would need more memory than this
