@@ -2,6 +2,7 @@
 // or usage, 1 internal error. main() calls it; so do sweep's forked children (cmd_sweep.cpp).
 #include "commands.hpp"
 #include "revision.hpp"
+#include "run_config.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/input_guard.hpp"
 
@@ -72,8 +73,23 @@ int run_cli(int argc, char** argv)
   moesim::cli::add_model(app, action);
   moesim::cli::add_trace(app, action);
   moesim::cli::add_list(app, action);
+  // run --config FILE / --from RESULT.h5 become the options they hold (run_config.hpp).
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= 1; --i)
+    args.emplace_back(argv[i]); // CLI11 parses a reversed vector
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> forward(args.rbegin(), args.rend());
+    forward = expand_run_config(forward, *app.get_subcommand("run"));
+    args.assign(forward.rbegin(), forward.rend());
+  } catch (const moesim::InputError& e) {
+    std::cerr << "moesim: error: " << e.what() << "\n";
+    return 2;
+  } catch (const moesim::UsageError& e) {
+    std::cerr << "moesim: error: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;

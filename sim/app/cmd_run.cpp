@@ -30,6 +30,7 @@ struct RunOpts {
   std::string comm = "fast";
   std::string dispatch_path; ///< replaced by --a2a-kernel: refused with a hint
   std::string timeline_steps, timeline_gpus; ///< FIRST:LAST filters of the timeline
+  std::string config_file, from_file;        ///< expanded into options before parsing (run_config.hpp)
 };
 
 /// "FIRST:LAST" or "FIRST:" (to the end) into [first, last] (last -1 = to the end).
@@ -250,6 +251,11 @@ void add_run(CLI::App& app, Action& action)
       ->capture_default_str();
   cmd->add_option("--kernel-overhead-s", s.kernel_overhead_s, "launch overhead per kernel, seconds")->capture_default_str();
   cmd->add_option("-o,--out", s.out_file, "HDF5 result file");
+  // Expanded before parsing (run_config.cpp); declared here for --help.
+  cmd->add_option("--config", o->config_file,
+                  "TOML file of run options (keys: option names, batch_per_gpu = 64); the command line overrides it");
+  cmd->add_option("--from", o->from_file,
+                  "re-run what a result file (run --out) recorded; options given as well override it");
   cmd->add_option("--timeline", s.timeline_file,
                   "Chrome trace event JSON of the simulated schedule for ui.perfetto.dev (FILE.json.gz: compressed)");
   cmd->add_option("--timeline-steps", o->timeline_steps, "timeline: only steps FIRST:LAST (FIRST: = to the end)");

@@ -4,6 +4,7 @@
 #include "core/io/errors.hpp"
 
 #include <cmath>
+#include <filesystem>
 
 namespace moesim {
 
@@ -50,9 +51,15 @@ void RunSpec::validate() const
 
 nlohmann::json RunSpec::to_json() const
 {
-  return nlohmann::json{{"platform", platform_file},
-                        {"model", model_file},
-                        {"trace", trace_file},
+  // Inputs as absolute paths: the record re-runs (run --from) from any directory.
+  const auto resolved = [](const std::string& p) {
+    std::error_code ec;
+    const auto a = std::filesystem::absolute(p, ec);
+    return ec || p.empty() ? p : a.lexically_normal().string();
+  };
+  return nlohmann::json{{"platform", resolved(platform_file)},
+                        {"model", resolved(model_file)},
+                        {"trace", resolved(trace_file)},
                         {"placement", placement},
                         {"grouping", grouping},
                         {"redundant_experts_per_gpu", redundant_experts_per_gpu},

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Reproducible runs: `run --from RESULT.h5` re-runs what a result recorded (byte for byte, from any directory),
+# `run --config FILE.toml` takes run options from a file with the command line overriding them.
+source "$(dirname "$0")/common.sh"
+cd "$TMP"
+"$MOESIM" run --steps 3 --batch-per-gpu 16 --placement eplb --redundant-experts 1 --seed 5 --micro-batches 2 \
+  -o a.h5 > a.txt 2>&1 && pass "first run" || fail "first run: $(cat a.txt)"
+mkdir -p elsewhere && (cd elsewhere && "$MOESIM" run --from ../a.h5 -o b.h5 > ../b.txt 2>&1) \
+  && pass "run --from from another directory" || fail "run --from: $(cat b.txt)"
+$PY - a.h5 elsewhere/b.h5 <<'PY' && pass "--from: same configuration, tables and summary" || fail "--from differs"
+import sys, h5py
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+assert a.attrs["config"] == b.attrs["config"], "config"
+def same(name, obj):
+    if isinstance(obj, h5py.Dataset):
+        assert obj[()].tobytes() == b[name][()].tobytes(), name
+a.visititems(same)
+assert dict(a["summary"].attrs) == dict(b["summary"].attrs), "summary"
+PY
+diff <(grep -v "^wall time\|^results" a.txt) <(grep -v "^wall time\|^results" b.txt) > /dev/null \
+  && pass "--from: same console output" || fail "--from: console output differs"
+printf 'batch_per_gpu = 8\nplacement = "eplb"\nsteps = 3\nseed = 5\n' > run.toml
+out=$("$MOESIM" run --config run.toml --steps 1 2>&1)
+[[ "$out" == *"batch 8/GPU"* && "$out" == *"(1 steps,"* ]] && pass "--config, command line overriding it" || fail "--config: $out"
+"$MOESIM" run --from a.h5 --steps 1 -o c.h5 > /dev/null 2>&1
+$PY -c "import h5py,json; c=json.loads(h5py.File('c.h5').attrs['config']); assert c['steps']==1 and c['batch_per_gpu']==16" \
+  && pass "--from with an override" || fail "--from override"
+printf 'bogus = 1\n' > bad.toml
+expect_fail 2 "bad.toml: key 'bogus': not a moesim run option" "$MOESIM" run --config bad.toml
+printf 'steps = \n' > broken.toml
+expect_fail 2 "broken.toml: line 1" "$MOESIM" run --config broken.toml
+"$MOESIM" trace stats "$BLD/data/esft-deepseek-v2-lite.h5" -o stats.h5 > /dev/null 2>&1
+expect_fail 2 "stats.h5: @config: missing: not a moesim run result" "$MOESIM" run --from stats.h5
+$PY -c "import h5py; r=h5py.File('a.h5').attrs['moesim_revision']; assert r" && pass "result records the source revision" \
+  || fail "no moesim_revision"
+"$MOESIM" --version | grep -q "moesim 0" && pass "--version" || fail "--version"
+finish
