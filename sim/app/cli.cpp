@@ -9,6 +9,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <functional>
 #include <iostream>
 
 namespace moesim::cli {
@@ -73,21 +75,34 @@ int run_cli(int argc, char** argv)
   moesim::cli::add_model(app, action);
   moesim::cli::add_trace(app, action);
   moesim::cli::add_list(app, action);
+  // Errors of the library mapped to exit codes: 2 bad input or usage, 1 internal.
+  const auto guarded = [](const std::function<int()>& body) {
+    try {
+      return body();
+    } catch (const moesim::InputError& e) {
+      std::cerr << "moesim: error: " << e.what() << "\n";
+      return 2;
+    } catch (const moesim::UsageError& e) {
+      std::cerr << "moesim: error: " << e.what() << "\n";
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::cerr << "moesim: error: out of memory (reduce the problem size, e.g. --steps or recorded matrices)\n";
+      return 1;
+    } catch (const std::exception& e) {
+      std::cerr << "moesim: internal error: " << e.what() << "\n";
+      return 1;
+    }
+  };
   // run --config FILE / --from RESULT.h5 become the options they hold (run_config.hpp).
-  std::vector<std::string> args;
-  for (int i = argc - 1; i >= 1; --i)
-    args.emplace_back(argv[i]); // CLI11 parses a reversed vector
-  try {
-    std::vector<std::string> forward(args.rbegin(), args.rend());
-    forward = expand_run_config(forward, *app.get_subcommand("run"));
-    args.assign(forward.rbegin(), forward.rend());
-  } catch (const moesim::InputError& e) {
-    std::cerr << "moesim: error: " << e.what() << "\n";
-    return 2;
-  } catch (const moesim::UsageError& e) {
-    std::cerr << "moesim: error: " << e.what() << "\n";
-    return 2;
-  }
+  std::vector<std::string> args; // reversed, as CLI11 parses a vector
+  if (const int rc = guarded([&] {
+        std::vector<std::string> forward(argv + std::min(argc, 1), argv + argc);
+        forward = expand_run_config(forward, *app.get_subcommand("run"));
+        args.assign(forward.rbegin(), forward.rend());
+        return 0;
+      });
+      rc != 0)
+    return rc;
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
@@ -99,23 +114,11 @@ int run_cli(int argc, char** argv)
   spdlog::set_default_logger(spdlog::stderr_color_mt("moesim"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%l] %v");
-  try {
+  return guarded([&] {
     if (const auto subs = app.get_subcommands(); !subs.empty())
       guard_outputs(subs.front());
     return action ? action() : 0;
-  } catch (const moesim::InputError& e) {
-    std::cerr << "moesim: error: " << e.what() << "\n";
-    return 2;
-  } catch (const moesim::UsageError& e) {
-    std::cerr << "moesim: error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "moesim: error: out of memory (reduce the problem size, e.g. --steps or recorded matrices)\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "moesim: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }
 
 } // namespace moesim::cli
