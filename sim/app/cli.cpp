@@ -3,6 +3,7 @@
 #include "commands.hpp"
 #include "revision.hpp"
 #include "run_config.hpp"
+#include "simgrid/platform_loader.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/input_guard.hpp"
 
@@ -64,6 +65,16 @@ int run_cli(int argc, char** argv)
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  // SimGrid's own options, as SimGrid programs take them (docs/model.md): forwarded to every engine.
+  SimgridOptions simgrid;
+  app.add_option("--cfg", simgrid.cfg, "SimGrid configuration, key:value (repeatable; moesim --help-cfg lists them)")
+      ->type_name("KEY:VALUE")
+      ->allow_extra_args(false);
+  app.add_option("--log", simgrid.log, "SimGrid log control, e.g. root.thresh:info (repeatable)")
+      ->allow_extra_args(false);
+  bool help_cfg = false; // handled before parsing (a subcommand is required otherwise)
+  app.add_flag("--help-cfg", help_cfg, "print SimGrid's configuration keys and exit");
+  app.fallthrough(); // --log-level, --cfg and --log also after the subcommand
   app.require_subcommand(1);
   moesim::cli::Action action;
   moesim::cli::add_run(app, action);
@@ -93,6 +104,12 @@ int run_cli(int argc, char** argv)
       return 1;
     }
   };
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help-cfg")
+      return guarded([] {
+        print_simgrid_config_help();
+        return 0;
+      });
   // run --config FILE / --from RESULT.h5 become the options they hold (run_config.hpp).
   std::vector<std::string> args; // reversed, as CLI11 parses a vector
   if (const int rc = guarded([&] {
@@ -114,6 +131,7 @@ int run_cli(int argc, char** argv)
   spdlog::set_default_logger(spdlog::stderr_color_mt("moesim"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%l] %v");
+  set_simgrid_options(simgrid);
   return guarded([&] {
     if (const auto subs = app.get_subcommands(); !subs.empty())
       guard_outputs(subs.front());

@@ -4,6 +4,7 @@
 #include "simgrid/platform_loader.hpp"
 
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
+#include <xbt/config.hpp>
 #include <xbt/log.h>
 
 #include <cerrno>
@@ -217,6 +218,28 @@ std::string last_words(const std::string& out)
 
 } // namespace
 
+namespace {
+SimgridOptions& options_storage()
+{
+  static SimgridOptions o;
+  return o;
+}
+} // namespace
+
+void set_simgrid_options(const SimgridOptions& options) { options_storage() = options; }
+const SimgridOptions& simgrid_options() { return options_storage(); }
+
+void print_simgrid_config_help()
+{
+  int argc = 1;
+  char name[] = "moesim";
+  char* argv[] = {name, nullptr};
+  xbt_log_control_set("root.thresh:critical");
+  sg4::Engine engine(&argc, argv);
+  configure_engine(NetworkSettings{});
+  simgrid::config::help();
+}
+
 void configure_engine(const NetworkSettings& settings)
 {
   // CM02 without TCP effects: RDMA/NVLink move data at link rate (see docs/model.md, ../shared notes).
@@ -231,6 +254,17 @@ void configure_engine(const NetworkSettings& settings)
   sg4::Engine::set_config("network/weight-S:0");
   sg4::Engine::set_config("surf/precision", settings.precision_s);
   sg4::Engine::set_config("maxmin/precision", settings.precision_s);
+  // The user's SimGrid options last: they may override moesim's (docs/model.md says what that changes). Logs first,
+  // so that their thresholds see the configuration changes.
+  for (const auto& l : simgrid_options().log)
+    xbt_log_control_set(l.c_str());
+  for (const auto& c : simgrid_options().cfg) {
+    try {
+      sg4::Engine::set_config(c);
+    } catch (const std::exception& e) {
+      throw UsageError("--cfg=" + c + ": SimGrid refuses it: " + first_line(e.what()));
+    }
+  }
 }
 
 std::vector<HostProperties> host_properties(const sg4::Engine& engine)
@@ -282,6 +316,10 @@ void check_platform_in_child(const std::string& file, const NetworkSettings& set
     int rc = 0;
     try {
       check_here(file, settings);
+    } catch (const UsageError& e) {
+      report(place_key, "");
+      report(message_key, e.what());
+      rc = 2;
     } catch (const InputError& e) {
       report(place_key, e.place());
       const std::string what = e.what();
@@ -334,8 +372,12 @@ void check_platform_in_child(const std::string& file, const NetworkSettings& set
                                    std::to_string(check_timeout_s) + " s");
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
     return;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
-    throw InputError(file, line_after(out, place_key), line_after(out, message_key));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+    const std::string message = line_after(out, message_key);
+    if (message.rfind("--cfg=", 0) == 0)
+      throw UsageError(message); // the command line's fault, not the platform's
+    throw InputError(file, line_after(out, place_key), message);
+  }
   if (WIFSIGNALED(status)) {
     const int sig = WTERMSIG(status);
     const std::string words = last_words(out);

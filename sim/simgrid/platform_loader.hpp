@@ -28,6 +28,17 @@ struct NetworkSettings {
   double precision_s = 1e-9; ///< maxmin/surf precision
 };
 
+/// SimGrid's own options from the command line (`--cfg=key:value`, `--log=...`), applied after moesim's
+/// configuration by every engine this process starts (the platform check's included).
+struct SimgridOptions {
+  std::vector<std::string> cfg; ///< "key:value", as SimGrid's --cfg takes them
+  std::vector<std::string> log; ///< xbt log control strings, as SimGrid's --log takes them
+};
+void set_simgrid_options(const SimgridOptions& options);
+const SimgridOptions& simgrid_options();
+/// Prints SimGrid's configuration keys, their values and help (SimGrid's --help-cfg) to standard output.
+void print_simgrid_config_help();
+
 /// One SimGrid engine with a loaded platform (one per process: SimGrid allows a single engine).
 class Simulation {
 public:

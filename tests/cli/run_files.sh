@@ -34,4 +34,12 @@ expect_fail 2 "stats.h5: @config: missing: not a moesim run result" "$MOESIM" ru
 $PY -c "import h5py; r=h5py.File('a.h5').attrs['moesim_revision']; assert r" && pass "result records the source revision" \
   || fail "no moesim_revision"
 "$MOESIM" --version | grep -q "moesim 0" && pass "--version" || fail "--version"
+# SimGrid's own options reach its engines (after moesim's configuration); a key SimGrid does not know is refused.
+err=$("$MOESIM" run --steps 1 --log=xbt_cfg.thresh:info --cfg=maxmin/precision:1e-8 2>&1 >/dev/null)
+[[ "$err" == *"Configuration change: Set 'maxmin/precision' to '1e-8'"* ]] && pass "--cfg and --log forwarded to SimGrid" \
+  || fail "--cfg/--log: $err"
+expect_fail 2 "--cfg=bogus/key:1: SimGrid refuses it: Bad config key: bogus/key" "$MOESIM" run --steps 1 --cfg=bogus/key:1
+"$MOESIM" --help-cfg > help-cfg.txt && grep -q "network/model" help-cfg.txt && pass "--help-cfg lists SimGrid's keys" || fail "--help-cfg"
+"$MOESIM" run --steps 1 --log-level warn > /dev/null 2> warn.txt && ! grep -q "^\[info\]" warn.txt \
+  && pass "--log-level after the subcommand" || fail "--log-level after the subcommand: $(cat warn.txt)"
 finish
