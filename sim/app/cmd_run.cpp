@@ -9,7 +9,9 @@
 #include "core/model/model_spec.hpp"
 #include "core/policy/policy.hpp"
 #include "core/trace/split.hpp"
+#include "core/sweep/sweep_spec.hpp"
 #include "core/trace/trace.hpp"
+#include "core/trace/trace_synth.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <spdlog/spdlog.h>
@@ -77,7 +79,19 @@ int run(RunOpts& o)
   const auto wall0 = std::chrono::steady_clock::now();
 
   const ModelSpec model = load_model_spec(spec.model_file);
-  const Trace trace = read_trace(spec.trace_file);
+  // "synth:PRESET[:REQUESTS]": a synthetic trace of the model, generated here with the run's seed (as sweeps do).
+  const bool synthetic = spec.trace_file.rfind("synth:", 0) == 0;
+  const Trace trace = [&] {
+    if (!synthetic)
+      return read_trace(spec.trace_file);
+    const SynthTraceRequest req = parse_synth_trace(spec.trace_file);
+    SynthSpec s = synth_preset(req.preset);
+    s.requests = req.requests;
+    s.seed = spec.seed;
+    spdlog::info("trace {}: synthesizing {} requests of {} (preset {}, seed {})", spec.trace_file, s.requests,
+                 model.name, req.preset, s.seed);
+    return synthesize_trace(model, s);
+  }();
   check_trace_matches_model(trace, spec.trace_file, model);
   require_tokens(trace, spec.trace_file);
   const auto& placement_entry = PlacementRegistry::instance().get(spec.placement, "placement");
@@ -186,7 +200,7 @@ int run(RunOpts& o)
     std::map<std::string, std::string> attrs{
         {"sha256_platform", sha256_file(spec.platform_file)},
         {"sha256_model", sha256_file(spec.model_file)},
-        {"sha256_trace", sha256_file(spec.trace_file)},
+        {"sha256_trace", synthetic ? std::string("synthetic (") + spec.trace_file + ")" : sha256_file(spec.trace_file)},
         {"replayed_tokens", scheduler.replays_decode_only() ? "decode" : "all"},
         {"moesim_revision", source_revision()},
     };
@@ -212,7 +226,9 @@ void add_run(CLI::App& app, Action& action)
                                         "breakdown (no arguments: the bundled 2 x 8 H100 + DeepSeek-V2-Lite + ESFT default)");
   cmd->add_option("--platform", s.platform_file, "SimGrid platform XML (default: platforms/h100-calibrated-2n.xml)");
   cmd->add_option("--model", s.model_file, "Hugging Face config.json (default: DeepSeek-V2-Lite)");
-  cmd->add_option("--trace", s.trace_file, "HDF5 routing trace (default: the bundled ESFT traces)");
+  cmd->add_option("--trace", s.trace_file,
+                  "HDF5 routing trace (default: the bundled ESFT traces), or synth:PRESET[:REQUESTS] for a synthetic "
+                  "trace of the model generated with --seed (presets: moesim trace synth --help)");
   cmd->add_option("--placement", s.placement, "expert placement policy (moesim list)")->capture_default_str();
   cmd->add_option("--grouping", s.grouping, "micro-batch grouping policy (moesim list)")->capture_default_str();
   cmd->add_option("--redundant-experts", s.redundant_experts_per_gpu, "redundant expert replicas per GPU")

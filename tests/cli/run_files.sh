@@ -34,6 +34,12 @@ expect_fail 2 "stats.h5: @config: missing: not a moesim run result" "$MOESIM" ru
 $PY -c "import h5py; r=h5py.File('a.h5').attrs['moesim_revision']; assert r" && pass "result records the source revision" \
   || fail "no moesim_revision"
 "$MOESIM" --version | grep -q "moesim 0" && pass "--version" || fail "--version"
+# A synthetic trace named like a sweep's, generated with the run's seed; --from regenerates it identically.
+"$MOESIM" run --trace synth:generic:64 --steps 1 --batch-per-gpu 4 -o s.h5 > s.txt 2>&1 \
+  && "$MOESIM" run --from s.h5 -o s2.h5 > s2.txt 2>&1 \
+  && $PY -c "import h5py; a,b=h5py.File('s.h5'),h5py.File('s2.h5'); assert dict(a['summary'].attrs)==dict(b['summary'].attrs)" \
+  && pass "run --trace synth:PRESET:REQUESTS, and again --from" || fail "synthetic trace run: $(cat s.txt s2.txt)"
+expect_fail 2 "unknown synthetic preset 'nope'" "$MOESIM" run --trace synth:nope
 # SimGrid's own options reach its engines (after moesim's configuration); a key SimGrid does not know is refused.
 err=$("$MOESIM" run --steps 1 --log=xbt_cfg.thresh:info --cfg=maxmin/precision:1e-8 2>&1 >/dev/null)
 [[ "$err" == *"Configuration change: Set 'maxmin/precision' to '1e-8'"* ]] && pass "--cfg and --log forwarded to SimGrid" \

@@ -55,7 +55,7 @@ nlohmann::json RunSpec::to_json() const
   const auto resolved = [](const std::string& p) {
     std::error_code ec;
     const auto a = std::filesystem::absolute(p, ec);
-    return ec || p.empty() ? p : a.lexically_normal().string();
+    return ec || p.empty() || p.rfind("synth:", 0) == 0 ? p : a.lexically_normal().string();
   };
   return nlohmann::json{{"platform", resolved(platform_file)},
                         {"model", resolved(model_file)},
