@@ -131,7 +131,9 @@ int run_cli(int argc, char** argv)
   spdlog::set_default_logger(spdlog::stderr_color_mt("moesim"));
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("[%l] %v");
-  set_simgrid_options(simgrid);
+  // Forked children (compare, sweep) inherit their parent's SimGrid options unless they are given their own.
+  if (!simgrid.cfg.empty() || !simgrid.log.empty())
+    set_simgrid_options(simgrid);
   return guarded([&] {
     if (const auto subs = app.get_subcommands(); !subs.empty())
       guard_outputs(subs.front());
