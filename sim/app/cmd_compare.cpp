@@ -8,6 +8,7 @@
 #include "core/io/atomic_file.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/h5.hpp"
+#include "core/io/sha256.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -46,6 +47,7 @@ struct Row {
   std::string error;
   double tpot = 0, tpot_p99 = 0, inter = 0, intra = 0, load = 0, loc_node = 0, loc_gpu = 0, max_msg = 0;
   std::vector<double> layer_inter;
+  std::string config; ///< the row's run configuration as its result recorded it (JSON; run --from re-runs it)
   std::string result_file, log_file;
   pid_t pid = -1;
 };
@@ -55,6 +57,7 @@ void read_row(Row& r)
   h5::File f = h5::File::open_read(r.result_file);
   auto root = h5::root(f);
   auto s = h5::open_group(root, "summary");
+  r.config = h5::read_attr_string(root, "config");
   r.tpot = h5::read_attr_double(s, "tpot_mean_s");
   r.tpot_p99 = h5::read_attr_double(s, "tpot_p99_s");
   r.inter = h5::read_attr_double(s, "dispatch_inter_bytes_per_step");
@@ -230,7 +233,12 @@ int compare(CompareOpts& o)
       h5::write_attr(root, "gpu_balance", o.gpu_balance);
       h5::write_attr(root, "steps", int64_t{o.steps});
       h5::write_attr(root, "seed", static_cast<int64_t>(o.seed));
-      std::vector<std::string> pl, gr, err;
+      // The inputs' digests, as every run file records them (the rows share them).
+      for (const auto& [key, file] : std::vector<std::pair<const char*, std::string>>{
+               {"sha256_platform", o.platform}, {"sha256_model", o.model}, {"sha256_trace", o.trace}})
+        if (!file.empty() && std::filesystem::is_regular_file(file))
+          h5::write_attr(root, key, sha256_file(file));
+      std::vector<std::string> pl, gr, err, cfg;
       std::vector<int64_t> red, ok;
       std::vector<double> tp, tp99, inter, intra, load, ln, lg, mm, dinter, dload, dtpot;
       std::vector<double> per_layer;
@@ -239,6 +247,7 @@ int compare(CompareOpts& o)
         pl.push_back(r.placement);
         gr.push_back(r.grouping);
         err.push_back(r.error);
+        cfg.push_back(r.config);
         red.push_back(r.redundant);
         ok.push_back(r.ok);
         tp.push_back(r.tpot);
@@ -258,6 +267,7 @@ int compare(CompareOpts& o)
       h5::write_strings(root, "placement", pl);
       h5::write_strings(root, "grouping", gr);
       h5::write_strings(root, "error", err);
+      h5::write_strings(root, "config", cfg); // [row] the run's full configuration (JSON), "" for failed rows
       h5::CompoundWriter t;
       t.add_int("redundant_experts_per_gpu", &red);
       t.add_int("ok", &ok);

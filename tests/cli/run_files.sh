@@ -40,6 +40,15 @@ $PY -c "import h5py; r=h5py.File('a.h5').attrs['moesim_revision']; assert r" && 
   && $PY -c "import h5py; a,b=h5py.File('s.h5'),h5py.File('s2.h5'); assert dict(a['summary'].attrs)==dict(b['summary'].attrs)" \
   && pass "run --trace synth:PRESET:REQUESTS, and again --from" || fail "synthetic trace run: $(cat s.txt s2.txt)"
 expect_fail 2 "unknown synthetic preset 'nope'" "$MOESIM" run --trace synth:nope
+# compare.h5 keeps every row's configuration and the inputs' digests.
+"$MOESIM" compare --steps 1 --rows linear:round_robin:0,eplb:round_robin:1 -o cmp.h5 > /dev/null 2>&1 && $PY - <<'PY' \
+  && pass "compare.h5: per-row configuration and input digests" || fail "compare.h5 configuration"
+import h5py, json
+f = h5py.File("cmp.h5")
+rows = [json.loads(c) for c in f["config"].asstr()[:]]
+assert rows[1]["placement"] == "eplb" and rows[1]["redundant_experts_per_gpu"] == 1, rows[1]
+assert all(len(f.attrs[k]) == 64 for k in ("sha256_platform", "sha256_model", "sha256_trace"))
+PY
 # SimGrid's own options reach its engines (after moesim's configuration); a key SimGrid does not know is refused.
 err=$("$MOESIM" run --steps 1 --log=xbt_cfg.thresh:info --cfg=maxmin/precision:1e-8 2>&1 >/dev/null)
 [[ "$err" == *"Configuration change: Set 'maxmin/precision' to '1e-8'"* ]] && pass "--cfg and --log forwarded to SimGrid" \
