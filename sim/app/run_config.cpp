@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -75,6 +76,8 @@ Options from_json(const nlohmann::json& config, const std::string& file)
 
 Options from_toml(const std::string& file)
 {
+  if (!std::filesystem::is_regular_file(file))
+    throw InputError(file, "", "cannot open the run file");
   note_input_file(file);
   toml::table t;
   try {
