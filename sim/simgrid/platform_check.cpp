@@ -1,21 +1,18 @@
 #include "simgrid/platform_check.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/fence.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
 #include <xbt/config.hpp>
 #include <xbt/log.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <poll.h>
 #include <typeinfo>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace sg4 = simgrid::s4u;
@@ -299,94 +296,49 @@ double pair_table_bytes(long long gpus)
 
 void check_platform_in_child(const std::string& file, const NetworkSettings& settings)
 {
-  int fds[2];
-  if (::pipe(fds) != 0)
-    throw InternalError("pipe failed");
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0)
+  const FenceResult r = run_fenced(
+      [&] {
+        try {
+          check_here(file, settings);
+          return 0;
+        } catch (const UsageError& e) {
+          report(place_key, "");
+          report(message_key, e.what());
+        } catch (const InputError& e) {
+          report(place_key, e.place());
+          const std::string what = e.what();
+          const std::string prefix = format_location(e.file(), e.place(), "");
+          report(message_key, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
+        } catch (const std::exception& e) {
+          report(place_key, "");
+          report(message_key, std::string("SimGrid cannot load the platform: ") + first_line(e.what()));
+        }
+        return 2;
+      },
+      check_timeout_s);
+  if (!r.started)
     throw InternalError("fork failed");
-  if (pid == 0) {
-    ::close(fds[0]);
-    ::dup2(fds[1], STDERR_FILENO);
-    ::close(fds[1]);
-    if (std::FILE* out = std::freopen("/dev/null", "w", stdout); out == nullptr)
-      _exit(127);
-
-    int rc = 0;
-    try {
-      check_here(file, settings);
-    } catch (const UsageError& e) {
-      report(place_key, "");
-      report(message_key, e.what());
-      rc = 2;
-    } catch (const InputError& e) {
-      report(place_key, e.place());
-      const std::string what = e.what();
-      const std::string prefix = format_location(e.file(), e.place(), "");
-      report(message_key, what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what);
-      rc = 2;
-    } catch (const std::exception& e) {
-      report(place_key, "");
-      report(message_key, std::string("SimGrid cannot load the platform: ") + first_line(e.what()));
-      rc = 2;
-    }
-    std::fflush(stderr);
-    _exit(rc);
-  }
-  ::close(fds[1]);
-  std::string out;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(check_timeout_s);
-  bool timed_out = false;
-  for (;;) {
-    const auto left_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left_ms <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left_ms, 1000)));
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0)
-      continue;
-    char buf[4096];
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (1u << 20))
-      out.erase(0, out.size() - (1u << 19)); // SimGrid's last words are at the end
-  }
-  ::close(fds[0]);
-  if (timed_out)
-    ::kill(pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out)
+  const std::string& out = r.output;
+  if (r.timed_out)
     throw InputError(file, "", "SimGrid did not finish loading and routing the platform in " +
                                    std::to_string(check_timeout_s) + " s");
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-    return;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
-    const std::string message = line_after(out, message_key);
-    if (message.rfind("--cfg=", 0) == 0)
-      throw UsageError(message); // the command line's fault, not the platform's
-    throw InputError(file, line_after(out, place_key), message);
-  }
-  if (WIFSIGNALED(status)) {
-    const int sig = WTERMSIG(status);
+  if (r.signal != 0) {
+    const int sig = r.signal;
     const std::string words = last_words(out);
     throw InputError(file, "",
                      std::string("SimGrid ") + (sig == SIGABRT ? "aborted" : "crashed") + " (signal " +
                          std::to_string(sig) + ", " + (sigabbrev_np(sig) ? std::string("SIG") + sigabbrev_np(sig) : "?") +
                          ") while loading and routing the platform" + (words.empty() ? "" : ": " + words));
   }
-  throw InputError(file, "", "the platform check ended with exit status " + std::to_string(WEXITSTATUS(status)));
+  if (r.exit_code == 0)
+    return;
+  if (r.exit_code == 2) {
+    const std::string message = line_after(out, message_key);
+    if (message.rfind("--cfg=", 0) == 0)
+      throw UsageError(message); // the command line's fault, not the platform's
+    throw InputError(file, line_after(out, place_key), message);
+  }
+  throw InputError(file, "", "the platform check ended with exit status " + std::to_string(r.exit_code));
 }
 
 } // namespace moesim

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cmath>
 #include <set>
+#include <tuple>
 
 namespace moesim {
 
@@ -124,15 +125,11 @@ HostProperties resolve_host(const HostProperties& h, const std::string& file)
   auto& p = r.properties;
   if (auto it = p.find(prop::gpu_preset); it != p.end()) {
     const GpuPreset* preset = nullptr;
-    std::string known;
-    for (const auto& candidate : gpu_presets()) {
-      if (candidate.name == it->second)
-        preset = &candidate;
-      known += (known.empty() ? "" : ", ") + candidate.name;
+    try {
+      preset = &gpu_preset(it->second);
+    } catch (const UsageError& e) { // the known names, said of this host's property
+      throw InputError(file, "host '" + h.name + "', property '" + prop::gpu_preset + "'", e.what());
     }
-    if (preset == nullptr)
-      throw InputError(file, "host '" + h.name + "', property '" + prop::gpu_preset + "'",
-                       "unknown GPU preset '" + it->second + "' (known: " + known + ")");
     const auto fill = [&p](const char* key, double v) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -152,7 +149,7 @@ HostProperties resolve_host(const HostProperties& h, const std::string& file)
 /// prefix and suffix, then by the number between (node-2 before node-10), GPU i of them on node i / per_node.
 void rank_cluster_hosts(std::vector<HostProperties>& hosts, const std::string& file)
 {
-  std::vector<std::pair<std::pair<std::string, long long>, size_t>> order;
+  std::vector<std::tuple<std::pair<std::string, long long>, size_t, int>> order; // (name key, host, per node)
   for (size_t i = 0; i < hosts.size(); ++i) {
     const auto& p = hosts[i].properties;
     if (!p.count(prop::gpus_per_node) || p.count(prop::node) || p.count(prop::gpu))
@@ -166,12 +163,12 @@ void rank_cluster_hosts(std::vector<HostProperties>& hosts, const std::string& f
       throw InputError(file, place,
                        "the host's name has no number to rank it by (name hosts prefix<N>suffix, as <cluster> does, "
                        "or set the node and gpu properties)");
-    order.push_back({key, i});
+    order.emplace_back(key, i, per_node);
   }
   std::sort(order.begin(), order.end());
   for (size_t rank = 0; rank < order.size(); ++rank) {
-    auto& h = hosts[order[rank].second];
-    const int per_node = int_prop(h, prop::gpus_per_node, file);
+    auto& h = hosts[std::get<1>(order[rank])];
+    const int per_node = std::get<2>(order[rank]);
     h.properties[prop::node] = std::to_string(rank / per_node);
     h.properties[prop::gpu] = std::to_string(rank % per_node);
   }

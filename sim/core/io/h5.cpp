@@ -1,16 +1,10 @@
 #include "core/io/h5.hpp"
 
 #include "core/io/errors.hpp"
+#include "core/io/fence.hpp"
 #include "core/io/input_guard.hpp"
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <csignal>
-#include <cstdio>
 #include <cstring>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <mutex>
 
 namespace moesim::h5 {
@@ -73,7 +67,7 @@ static Handle string_type()
 namespace {
 
 /// Seconds the string probe may take: reading a trace's strings takes milliseconds.
-constexpr unsigned string_probe_timeout_s = 10;
+constexpr int string_probe_timeout_s = 10;
 
 void read_vlen_strings(hid_t obj, hid_t type, hid_t space, bool attribute)
 {
@@ -121,41 +115,22 @@ herr_t probe_object(hid_t parent, const char* name, const H5O_info_t* info, void
 /// forever or crashes on some corrupt heaps (docs/robustness.md), which no check in this process could stop.
 void probe_strings_in_child(const std::string& path)
 {
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0)
-    return; // no fence, but the read itself may still succeed
-  if (pid == 0) {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f >= 0)
-      H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, probe_object, nullptr, H5O_INFO_BASIC);
-    _exit(0);
-  }
-  // The parent keeps the clock: the child may be stuck where no signal handler of its own would run.
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(string_probe_timeout_s);
-  bool timed_out = false;
-  for (int wait_us = 100;; wait_us = std::min(wait_us * 2, 20000)) {
-    const pid_t r = ::waitpid(pid, &status, WNOHANG);
-    if (r == pid || (r < 0 && errno != EINTR))
-      break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      timed_out = true;
-      break;
-    }
-    ::usleep(static_cast<useconds_t>(wait_us));
-  }
-  if (timed_out || WIFSIGNALED(status))
-    throw InputError(path, "",
-                     timed_out
-                         ? "the HDF5 library did not finish reading the file's strings in " +
-                               std::to_string(string_probe_timeout_s) + " s (corrupt global heap)"
-                         : "the HDF5 library crashed (signal " + std::to_string(WTERMSIG(status)) +
-                               ") reading the file's strings (corrupt file)");
+  const FenceResult r = run_fenced(
+      [&path] {
+        H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+        const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f >= 0)
+          H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, probe_object, nullptr, H5O_INFO_BASIC);
+        return 0;
+      },
+      string_probe_timeout_s);
+  // Not started (fork failed): no fence, but the read itself may still succeed.
+  if (r.timed_out)
+    throw InputError(path, "", "the HDF5 library did not finish reading the file's strings in " +
+                                   std::to_string(string_probe_timeout_s) + " s (corrupt global heap)");
+  if (r.signal != 0)
+    throw InputError(path, "", "the HDF5 library crashed (signal " + std::to_string(r.signal) +
+                                   ") reading the file's strings (corrupt file)");
 }
 
 } // namespace
