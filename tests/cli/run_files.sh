@@ -4,9 +4,9 @@
 source "$(dirname "$0")/common.sh"
 cd "$TMP"
 "$MOESIM" run --steps 3 --batch-per-gpu 16 --placement eplb --redundant-experts 1 --seed 5 --micro-batches 2 \
-  -o a.h5 > a.txt 2>&1 && pass "first run" || fail "first run: $(cat a.txt)"
-mkdir -p elsewhere && (cd elsewhere && "$MOESIM" run --from ../a.h5 -o b.h5 > ../b.txt 2>&1) \
-  && pass "run --from from another directory" || fail "run --from: $(cat b.txt)"
+  -o a.h5 > a.txt 2> a.err && pass "first run" || fail "first run: $(cat a.err)"
+mkdir -p elsewhere && (cd elsewhere && "$MOESIM" run --from ../a.h5 -o b.h5 > ../b.txt 2> ../b.err) \
+  && pass "run --from from another directory" || fail "run --from: $(cat b.err)"
 $PY - a.h5 elsewhere/b.h5 <<'PY' && pass "--from: same configuration, tables and summary" || fail "--from differs"
 import sys, h5py
 a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
@@ -18,7 +18,7 @@ a.visititems(same)
 assert dict(a["summary"].attrs) == dict(b["summary"].attrs), "summary"
 PY
 diff <(grep -v "^wall time\|^results" a.txt) <(grep -v "^wall time\|^results" b.txt) > /dev/null \
-  && pass "--from: same console output" || fail "--from: console output differs"
+  && pass "--from: same console output (stdout)" || fail "--from: console output differs"
 printf 'batch_per_gpu = 8\nplacement = "eplb"\nsteps = 3\nseed = 5\n' > run.toml
 out=$("$MOESIM" run --config run.toml --steps 1 2>&1)
 [[ "$out" == *"batch 8/GPU"* && "$out" == *"(1 steps,"* ]] && pass "--config, command line overriding it" || fail "--config: $out"
