@@ -4,7 +4,7 @@
 # Usage: bash .ci/sanitize.sh [FUZZ_SECONDS_PER_TARGET]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/bootstrap.sh >/dev/null # packages (clang, libclang-rt-dev) and the default build
+bash .ci/bootstrap.sh --tests >/dev/null # packages (clang, libclang-rt-dev) and the default build
 cmake --preset asan >/dev/null
 cmake --build build-asan -j "$(nproc)"
 # SimGrid switches actor stacks itself: ASan cannot follow those switches for stack-use-after-return, and the

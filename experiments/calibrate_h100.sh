@@ -27,7 +27,7 @@ trap 'rm -rf "$TMP"' EXIT
 # The measured cluster is H100 (the NCCL logs); the platform is written with 32 nodes so that every measured
 # operation (DeepEP's README goes to EP256) is validated on it; the report covers every input measurement...
 "$B/moesim" calibrate "${INPUTS[@]}" --nodes 32 -o "$TMP/h100-calibrated-32n.xml" \
-  --record "$OUT/h100-calibrated.calibration.json" --report "$REPORTS/report" > /dev/null
+  --record "$OUT/h100-calibrated.calibration.json" --holdout none --report "$REPORTS/report" > /dev/null
 # ...the generalisation checks: fitted on every other size of each series, and on every other shape of each
 # DeepEP / MoE-layer table (other expert counts, hidden sizes, top-k, node counts), judged on the others...
 "$B/moesim" calibrate "${INPUTS[@]}" --nodes 32 -o "$TMP/holdout.xml" --holdout every-other --report "$REPORTS/holdout" > /dev/null

@@ -3,17 +3,20 @@
 
 Usage: /usr/bin/python3 experiments/plot.py SWEEP.h5 [-o DIR] [--baseline linear]
 Writes into DIR (default: beside SWEEP.h5, named SWEEP-*.png):
-  tpot.png        TPOT (ms) vs cluster size (GPUs), one line per placement x grouping, one panel per model;
-  inter_bytes.png inter-node dispatch bytes per step relative to the baseline placement (same model, cluster,
-                  grouping and other axes), one group of bars per model;
-  layers.png      per-layer decode time (attention, dispatch, experts, combine, wait; stacked, ms) of the first
-                  point of each placement x grouping at the largest cluster;
-  load.png        expert-load heatmap (token-expert pairs per GPU and MoE layer, relative to the mean) of the
-                  same points.
-Uses Debian's python3-matplotlib and python3-h5py (/usr/bin/python3). Failed points are skipped.
+  tpot.png        TPOT (ms) vs cluster size (GPUs), one line per placement / grouping;
+  inter_bytes.png inter-node dispatch data per step relative to the baseline placement with every other axis
+                  equal (%, one bar per placement / grouping and cluster size);
+  layers.png      per-layer decode time per step (attention block, dispatch, experts, combine, wait; stacked, us)
+                  of each placement / grouping at the largest cluster;
+  load.png        expert-load heatmaps (token-expert pairs per GPU and MoE layer over the layer's mean), one
+                  colour scale for all panels, at the largest cluster.
+The first two draw one panel per combination of the other axes the sweep varies (model, batch, kernel, NIC, ...),
+in a grid; only the seed is averaged over, and the titles say so. The last two draw the first such combination,
+named in the figure's title. Cluster sizes come from the points table (the `gpus` column). Failed points are
+skipped. Uses Debian's python3-matplotlib and python3-h5py (/usr/bin/python3).
 """
 import argparse
-import collections
+import math
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -24,6 +27,11 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+# Axes that set the x axis (cluster size) or the lines (the policy), and the seed (averaged over, said so).
+SIZE_AXES = ("platform", "nodes", "gpus_per_node")
+POLICY_AXES = ("placement", "grouping", "redundant_experts", "redundant_experts_total")
+MAX_PANELS = 24
 
 
 def load_sweep(path):
@@ -38,131 +46,200 @@ def load_sweep(path):
     return f, cols
 
 
-_gpus = {}
-
-
-def gpus_of(platform):
-    """Number of GPU hosts of a platform file (counted once per file)."""
-    if platform not in _gpus:
+def gpus_from_platform(platform, sweep_dir):
+    """Older sweep files have no `gpus` column: count the GPU hosts of the platform (relative to the sweep)."""
+    for p in (platform, os.path.join(sweep_dir, platform)):
         try:
-            root = ET.parse(platform).getroot()
-            _gpus[platform] = sum(1 for h in root.iter("host"))
+            return sum(1 for _ in ET.parse(p).getroot().iter("host"))
         except (OSError, ET.ParseError):
-            _gpus[platform] = float("nan")
-    return _gpus[platform]
+            continue
+    return float("nan")
 
 
-def short(path):
-    base = os.path.basename(path)
-    return os.path.basename(os.path.dirname(path)) if base == "config.json" else os.path.splitext(base)[0]
+def short(value):
+    text = str(value)
+    if "/" not in text:
+        return text
+    base = os.path.basename(text)
+    return os.path.basename(os.path.dirname(text)) if base == "config.json" else os.path.splitext(base)[0]
+
+
+def fmt(value):
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return short(value)
+
+
+def grid(n, width=4.6, height=3.4, sharey=False):
+    cols = min(n, 3 if n > 4 else 2 if n > 1 else 1)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.6), squeeze=False, sharey=sharey)
+    flat = axes.ravel()
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep", help="result file of moesim sweep")
     ap.add_argument("-o", "--out-dir", help="directory for the PNGs (default: beside the sweep file)")
-    ap.add_argument("--baseline", default="linear", help="placement the inter-node bytes are relative to")
+    ap.add_argument("--baseline", default="linear", help="placement the inter-node data is relative to")
     a = ap.parse_args()
     f, c = load_sweep(a.sweep)
     ok = np.asarray(c["status"]) == 1
     if not ok.any():
         sys.exit(f"plot.py: {a.sweep}: no successful point")
     n = len(ok)
-    gpus = np.array([gpus_of(p) for p in c["platform"]], dtype=float)
-    model = np.array([short(m) for m in c["model"]])
-    policy = np.array([f"{p} / {g}" for p, g in zip(c["placement"], c["grouping"])])
-    prefix = os.path.join(a.out_dir or os.path.dirname(os.path.abspath(a.sweep)),
-                          os.path.splitext(os.path.basename(a.sweep))[0])
+    sweep_dir = os.path.dirname(os.path.abspath(a.sweep))
+    if "gpus" in c:
+        gpus = np.asarray(c["gpus"], dtype=float)
+    else:
+        gpus = np.array([gpus_from_platform(p, sweep_dir) for p in c["platform"]], dtype=float)
+    policy = np.array([f"{p} / {g}" + (f", {int(r)} red." if r else "")
+                       for p, g, r in zip(c["placement"], c["grouping"], c.get("redundant_experts", [0] * n))])
+    # The sweep's axes: the string columns and numbers that are not results (the points table's first columns).
+    results = {"point_index", "status", "error", "point_id", "wall_s", "gpus", "requests", "distinct_requests",
+               "config", "sha256_platform", "sha256_model", "sha256_trace", "working_directory",
+               "tpot_mean_s", "tpot_p99_s", "tokens_per_s", "dispatch_inter_bytes_per_step",
+               "dispatch_intra_bytes_per_step", "locality_node", "locality_gpu", "expert_load_max_over_mean",
+               "max_message_bytes"}
+    varying = [k for k in c if k not in results and len(set(np.asarray(c[k])[ok])) > 1]
+    facet_axes = [k for k in varying if k not in SIZE_AXES + POLICY_AXES + ("seed",)]
+    seeds = len(set(np.asarray(c["seed"])[ok])) if "seed" in c else 1
+    averaged = f" (mean over {seeds} seeds)" if seeds > 1 else ""
+    facet = [tuple(c[k][i] for k in facet_axes) for i in range(n)]
+    facets = sorted({facet[i] for i in range(n) if ok[i]})
+    if len(facets) > MAX_PANELS:
+        averaged = f" (mean over {', '.join(facet_axes)}" + (" and seeds)" if seeds > 1 else ")")
+        facet_axes, facets, facet = [], [()], [()] * n
+
+    def facet_title(values):
+        return ", ".join(f"{k} {fmt(v)}" for k, v in zip(facet_axes, values)) or "all points"
+
+    in_facet = [np.array([ok[i] and facet[i] == v for i in range(n)]) for v in facets]
+    prefix = os.path.join(a.out_dir or sweep_dir, os.path.splitext(os.path.basename(a.sweep))[0])
     if a.out_dir:
         os.makedirs(a.out_dir, exist_ok=True)
     written = []
+    policies = sorted(set(policy[ok]))
+    colour = {p: plt.cm.tab10(i % 10) for i, p in enumerate(policies)}
 
-    # 1. TPOT vs cluster size per policy (mean over the other axes), one panel per model.
-    models = sorted(set(model[ok]))
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.8), squeeze=False)
-    for ax, m in zip(axes[0], models):
-        for pol in sorted(set(policy[ok & (model == m)])):
-            sel = ok & (model == m) & (policy == pol)
+    # 1. TPOT vs cluster size, one line per policy, one panel per combination of the other varying axes.
+    tpot = np.asarray(c["tpot_mean_s"]) * 1e3
+    fig, axes = grid(len(facets))
+    for ax, v, sel_f in zip(axes, facets, in_facet):
+        for pol in policies:
+            sel = sel_f & (policy == pol)
             xs = sorted(set(gpus[sel]))
-            ys = [np.mean(np.asarray(c["tpot_mean_s"])[sel & (gpus == x)]) * 1e3 for x in xs]
-            ax.plot(xs, ys, "o-", label=pol)
-        ax.set_xscale("log", base=2)
+            if xs:
+                ax.plot(xs, [np.mean(tpot[sel & (gpus == x)]) for x in xs], "o-", label=pol, color=colour[pol])
+        sizes = sorted(set(gpus[sel_f]))
+        if len(sizes) > 1:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes)
+        ax.set_xticklabels([fmt(x) for x in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("cluster size (GPUs)")
         ax.set_ylabel("TPOT (ms)")
-        ax.set_title(m)
+        ax.set_title(facet_title(v), fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, title="placement / grouping", title_fontsize=7)
+    axes[0].legend(fontsize=7, title="placement / grouping", title_fontsize=7)
+    fig.suptitle("time per output token" + averaged, fontsize=10)
     fig.tight_layout()
     fig.savefig(prefix + "-tpot.png", dpi=110)
     written.append(prefix + "-tpot.png")
     plt.close(fig)
 
-    # 2. Inter-node dispatch bytes relative to the baseline placement with everything else equal.
-    others = [k for k in ("platform", "model", "trace", "grouping", "redundant_experts", "batch_per_gpu",
-                          "dispatch_dtype", "a2a_kernel", "micro_batches", "comm", "train_fraction", "seed")
-              if k in c]
-    base = {}
+    # 2. Inter-node dispatch data relative to the baseline placement with every other axis equal.
+    # The baseline is the baseline placement without redundant experts (as in moesim compare); the policy's axes
+    # (placement, grouping, redundant experts) differ, every other axis is equal.
+    others = [k for k in c if k not in results and k not in POLICY_AXES]
+    key = [tuple(c[k][i] for k in others) + (c["grouping"][i],) for i in range(n)]
+    no_replicas = [not c.get("redundant_experts", np.zeros(n))[i] and c.get("redundant_experts_total", -np.ones(n))[i] <= 0
+                   for i in range(n)]
+    base = {key[i]: c["dispatch_inter_bytes_per_step"][i] for i in range(n)
+            if ok[i] and c["placement"][i] == a.baseline and no_replicas[i]}
+    # Without a baseline of the same grouping, the baseline placement with round_robin grouping.
+    key_rr = [tuple(c[k][i] for k in others) + ("round_robin",) for i in range(n)]
+    change = np.full(n, np.nan)
     for i in range(n):
-        if ok[i] and c["placement"][i] == a.baseline:
-            base[tuple(c[k][i] for k in others)] = c["dispatch_inter_bytes_per_step"][i]
-    rel = collections.defaultdict(list)
-    for i in range(n):
-        b = base.get(tuple(c[k][i] for k in others))
-        if ok[i] and b:
-            rel[(model[i], c["placement"][i])].append(c["dispatch_inter_bytes_per_step"][i] / b)
-    if rel:
-        placements = sorted({p for _, p in rel})
-        fig, ax = plt.subplots(figsize=(1.6 + 1.2 * len(models) * len(placements) / 2, 3.8))
-        width = 0.8 / len(placements)
-        for j, p in enumerate(placements):
-            ys = [np.mean(rel[(m, p)]) if rel[(m, p)] else np.nan for m in models]
-            ax.bar(np.arange(len(models)) + j * width, ys, width, label=p)
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_xticks(np.arange(len(models)) + width * (len(placements) - 1) / 2)
-        ax.set_xticklabels(models)
-        ax.set_ylabel(f"inter-node dispatch bytes / {a.baseline}")
-        ax.set_title("inter-node all-to-all data relative to the baseline (mean over the other axes)")
-        ax.legend(fontsize=7)
+        b = base.get(key[i]) or base.get(key_rr[i])
+        if ok[i] and b and not (c["placement"][i] == a.baseline and no_replicas[i]):
+            change[i] = 100 * (c["dispatch_inter_bytes_per_step"][i] / b - 1)
+    if np.isfinite(change).any():
+        fig, axes = grid(len(facets))
+        shown = [p for p in policies if np.isfinite(change[policy == p]).any()]
+        width = 0.8 / max(1, len(shown))
+        for ax, v, sel_f in zip(axes, facets, in_facet):
+            sizes = sorted(set(gpus[sel_f & np.isfinite(change)]))
+            for j, pol in enumerate(shown):
+                ys = [np.nanmean(change[sel_f & (policy == pol) & (gpus == s)])
+                      if np.isfinite(change[sel_f & (policy == pol) & (gpus == s)]).any() else np.nan for s in sizes]
+                ax.bar(np.arange(len(sizes)) + j * width, ys, width, label=pol, color=colour[pol])
+            ax.axhline(0.0, color="grey", lw=0.8)
+            ax.set_xticks(np.arange(len(sizes)) + width * (len(shown) - 1) / 2)
+            ax.set_xticklabels([fmt(s) for s in sizes])
+            ax.set_xlabel("cluster size (GPUs)")
+            ax.set_ylabel(f"inter-node dispatch data vs {a.baseline} (%)")
+            ax.set_title(facet_title(v), fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"inter-node all-to-all data per step relative to {a.baseline}, every other axis equal" + averaged,
+                     fontsize=10)
         fig.tight_layout()
         fig.savefig(prefix + "-inter_bytes.png", dpi=110)
         written.append(prefix + "-inter_bytes.png")
         plt.close(fig)
 
-    # 3 and 4. Per-layer breakdown and expert-load heatmap: first point of each policy at the largest cluster.
-    largest = np.nanmax(gpus[ok])
+    # 3 and 4. Per-layer breakdown and expert-load heatmap: the first combination, largest cluster, first seed.
+    first = in_facet[0]
+    largest = np.nanmax(gpus[first])
     chosen = {}
     for i in range(n):
-        if ok[i] and gpus[i] == largest and policy[i] not in chosen and f"point_{i}" in f:
+        if first[i] and gpus[i] == largest and policy[i] not in chosen and f"point_{i}" in f:
             chosen[policy[i]] = i
+    where = f"{facet_title(facets[0])}, {fmt(largest)} GPUs" + (", first seed" if seeds > 1 else "")
     if chosen:
-        kinds = ["attention_s", "dispatch_s", "expert_s", "combine_s", "wait_s"]
-        fig, axes = plt.subplots(1, len(chosen), figsize=(4.2 * len(chosen), 3.6), squeeze=False, sharey=True)
-        for ax, (pol, i) in zip(axes[0], sorted(chosen.items())):
+        fig, axes = grid(len(chosen), 4.4, 3.2, sharey=True)  # one time scale: panels compare
+        for ax, (pol, i) in zip(axes, sorted(chosen.items())):
             lay = f[f"point_{i}/layers"][:]
+            names = lay.dtype.names
+            block = "attention_block_s" if "attention_block_s" in names else "attention_s"
+            kinds = [(block, "attention block"), ("dispatch_s", "dispatch"), ("expert_s", "experts"),
+                     ("combine_s", "combine"), ("wait_s", "wait")]
             bottom = np.zeros(len(lay))
-            for k in kinds:
-                ax.bar(lay["layer"], lay[k] * 1e3, bottom=bottom, width=1.0, label=k[:-2])
-                bottom += lay[k] * 1e3
-            ax.set_title(f"{pol}\n{model[i]}, {int(largest)} GPUs", fontsize=8)
+            for k, label in kinds:
+                if k in names:
+                    ax.bar(lay["layer"], lay[k] * 1e6, bottom=bottom, width=1.0, label=label)
+                    bottom += lay[k] * 1e6
+            ax.set_title(pol, fontsize=9)
             ax.set_xlabel("layer")
-        axes[0][0].set_ylabel("time per step (ms)")
-        axes[0][-1].legend(fontsize=7)
-        fig.tight_layout()
+            ax.set_ylabel("time per step (us)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.suptitle("per-layer decode time, " + where, fontsize=10)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
         fig.savefig(prefix + "-layers.png", dpi=110)
         written.append(prefix + "-layers.png")
         plt.close(fig)
         with_load = {p: i for p, i in chosen.items() if f"point_{i}/gpu_load" in f}
         if with_load:
-            fig, axes = plt.subplots(1, len(with_load), figsize=(4.2 * len(with_load), 3.8), squeeze=False)
-            for ax, (pol, i) in zip(axes[0], sorted(with_load.items())):
+            rel = {}
+            for pol, i in with_load.items():
                 load = f[f"point_{i}/gpu_load"][:]
-                rel_load = load / np.maximum(load.mean(axis=1, keepdims=True), 1e-12)
-                im = ax.imshow(rel_load, aspect="auto", cmap="viridis", vmin=0, vmax=max(2.0, rel_load.max()))
-                ax.set_title(f"{pol}\nmax/mean {rel_load.max(axis=1).mean():.2f}", fontsize=8)
-                ax.set_xlabel("GPU")
-                ax.set_ylabel("MoE layer")
-                fig.colorbar(im, ax=ax, label="expert load / layer mean")
-            fig.tight_layout()
+                rel[pol] = load / np.maximum(load.mean(axis=1, keepdims=True), 1e-12)
+            vmax = max(2.0, max(r.max() for r in rel.values()))  # one scale for every panel
+            fig, axes = grid(len(rel), 4.2, 3.4)
+            for ax, (pol, r) in zip(axes, sorted(rel.items())):
+                im = ax.imshow(r, aspect="auto", cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
+                ax.set_title(f"{pol}: max/mean {r.max(axis=1).mean():.2f}", fontsize=9)
+                ax.set_xlabel("GPU (rank)")
+                ax.set_ylabel("MoE layer (index)")
+            fig.suptitle("expert load per GPU over the layer's mean (token-expert pairs), " + where, fontsize=10)
+            fig.tight_layout(rect=(0, 0, 0.9, 1))
+            cax = fig.add_axes((0.92, 0.12, 0.02, 0.74))
+            fig.colorbar(im, cax=cax, label="load / layer mean (1 = balanced)")
             fig.savefig(prefix + "-load.png", dpi=110)
             written.append(prefix + "-load.png")
             plt.close(fig)

@@ -4,6 +4,7 @@
 #include "revision.hpp"
 #include "run_config.hpp"
 #include "simgrid/platform_loader.hpp"
+#include "core/io/atomic_file.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/input_guard.hpp"
 
@@ -52,10 +53,18 @@ void guard_outputs(const CLI::App* cmd)
     sub = subs.empty() ? nullptr : subs.front();
   }
   for (const auto& o : outputs)
-    refuse_input_overwrite(o);
+    check_output_path(o); // before any work: a missing directory found after an hour's run loses it
 }
 
 } // namespace
+
+void add_choices(CLI::App& cmd, const std::vector<std::pair<const char*, std::string>>& choices)
+{
+  for (const auto& [name, list] : choices) {
+    CLI::Option* opt = cmd.get_option(name);
+    opt->description(opt->get_description() + " {" + list + "}");
+  }
+}
 
 int run_cli(int argc, char** argv)
 {

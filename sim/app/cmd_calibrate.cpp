@@ -36,7 +36,7 @@ struct CalibrateOpts {
   std::string out;
   std::string record;
   std::string report;
-  std::string holdout = "none";
+  std::string holdout; ///< "" = every-other with a report (it shows generalisation), none without
   std::string topology = "rail";
   std::string gpu; ///< preset of the calibrated cluster's GPUs ("" = from the NCCL inputs' GPU names, else h100)
 };
@@ -540,9 +540,9 @@ void add_calibrate(CLI::App& app, Action& action)
                   "validate the written platform and write REPORT.md, REPORT.csv and REPORT.h5");
   cmd->add_option("--holdout", o->holdout,
                   "none; every-other: leave every other size of each series out of the fit; every-other-shape: leave "
-                  "every other shape of each DeepEP / MoE-layer table out")
-      ->check(CLI::IsMember({"none", "every-other", "every-other-shape"}))
-      ->capture_default_str();
+                  "every other shape of each DeepEP / MoE-layer table out (default: every-other with --report, so "
+                  "that it judges points the fit did not see; none without)")
+      ->check(CLI::IsMember({"none", "every-other", "every-other-shape"}));
   cmd->add_option("--topology", o->topology, "rail, fat-tree or single-switch")
       ->check(CLI::IsMember({"rail", "fat-tree", "single-switch"}))
       ->capture_default_str();
@@ -567,6 +567,12 @@ void add_calibrate(CLI::App& app, Action& action)
       throw CLI::ValidationError("calibrate", "at least one measurement file is needed");
     if (o->out.empty())
       throw CLI::ValidationError("calibrate", "-o/--out is required");
+    if (o->holdout.empty()) {
+      o->holdout = o->report.empty() ? "none" : "every-other";
+      if (!o->report.empty())
+        spdlog::info("--report: every other size of each series is held out of the fit and judged (the default "
+                     "with a report); --holdout none fits every point");
+    }
     action = [o] { return run_calibrate(*o); };
   });
 }

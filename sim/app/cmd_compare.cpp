@@ -4,11 +4,13 @@
 #include "child_process.hpp"
 #include "commands.hpp"
 #include "revision.hpp"
+#include "core/comm/a2a_kernel.hpp"
 #include "core/decode/run_spec.hpp"
 #include "core/io/atomic_file.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/h5.hpp"
 #include "core/io/sha256.hpp"
+#include "core/policy/policy.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -113,7 +115,7 @@ std::string pct(double v, double base)
 int compare(CompareOpts& o)
 {
   if (o.platform.empty())
-    o.platform = std::string(MOESIM_DATA_DIR) + "/platforms/h100-calibrated-4n.xml";
+    o.platform = bundled_data_dir() + "/platforms/h100-calibrated-4n.xml";
   if (o.model.empty())
     o.model = default_model_file();
   if (o.trace.empty())
@@ -226,6 +228,7 @@ int compare(CompareOpts& o)
       auto root = h5::root(f);
       h5::write_attr(root, "moesim_version", std::string(MOESIM_VERSION));
       h5::write_attr(root, "moesim_revision", std::string(source_revision()));
+      h5::write_attr(root, "working_directory", std::filesystem::current_path().string());
       h5::write_attr(root, "platform", o.platform);
       h5::write_attr(root, "model", o.model);
       h5::write_attr(root, "trace", o.trace);
@@ -269,7 +272,7 @@ int compare(CompareOpts& o)
       h5::write_strings(root, "error", err);
       h5::write_strings(root, "config", cfg); // [row] the run's full configuration (JSON), "" for failed rows
       h5::CompoundWriter t;
-      t.add_int("redundant_experts_per_gpu", &red);
+      t.add_int("redundant_experts", &red);
       t.add_int("ok", &ok);
       t.add_double("tpot_mean_s", &tp);
       t.add_double("tpot_p99_s", &tp99);
@@ -324,6 +327,10 @@ void add_compare(CLI::App& app, Action& action)
       ->check(CLI::IsMember({"fast", "exact"}));
   cmd->add_option("-j,--jobs", o->jobs, "simulations in parallel")->capture_default_str();
   cmd->add_option("-o,--out", o->out, "HDF5 file for the table");
+  add_choices(*cmd, {{"--placements", registry_names(PlacementRegistry::instance())},
+                     {"--groupings", registry_names(GroupingRegistry::instance())},
+                     {"--a2a-kernel", registry_names(A2aKernelRegistry::instance())},
+                     {"--dispatch-dtype", "fp8, bf16"}});
   cmd->callback([&action, o] { action = [o] { return compare(*o); }; });
 }
 

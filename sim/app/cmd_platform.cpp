@@ -6,6 +6,7 @@
 #include "simgrid/platform_loader.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 namespace moesim::cli {
@@ -44,6 +45,13 @@ int check_platform(const std::string& file, bool routes)
   return 0;
 }
 
+std::string number(double v)
+{
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 int write_platform(const std::string& xml, const std::string& out)
 {
   if (out.empty()) {
@@ -67,7 +75,11 @@ void add_platform(CLI::App& app, Action& action)
   cmd->add_option("--gpus-per-node", o->p.gpus_per_node, "GPUs per node")->check(CLI::Range(1, 64))->capture_default_str();
   cmd->add_option("--nvlink-GBps", o->nvlink_GBps, "NVLink bandwidth per GPU per direction, GB/s")->capture_default_str();
   cmd->add_option("--nvlink-latency-us", o->nvlink_latency_us, "GPU <-> NVSwitch latency, us")->capture_default_str();
-  cmd->add_option("--nic-Gbps", o->nic_Gbps, "NIC bandwidth per GPU per direction, Gb/s")->capture_default_str();
+  cmd->add_option("--nic-Gbps", o->nic_Gbps, "NIC bandwidth per direction, Gb/s (one NIC per GPU unless --nics-per-node)")->capture_default_str();
+  cmd->add_option("--nics-per-node", o->p.nics_per_node,
+                  "NICs per node, shared by GPUs g / (GPUs per node / NICs) (0: one per GPU); must divide the GPUs")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   cmd->add_option("--nic-latency-us", o->nic_latency_us, "NIC <-> leaf switch latency, us")->capture_default_str();
   cmd->add_option("--pcie-GBps", o->pcie_GBps, "GPU <-> NIC PCIe bandwidth per direction, GB/s")->capture_default_str();
   cmd->add_option("--pcie-latency-us", o->pcie_latency_us, "GPU <-> NIC latency, us")->capture_default_str();
@@ -90,11 +102,13 @@ void add_platform(CLI::App& app, Action& action)
   auto* nodes_opt = cmd->get_option("--nodes");
   auto* gpn_opt = cmd->get_option("--gpus-per-node");
   std::vector<CLI::Option*> value_opts;
-  for (const char* name : {"--nvlink-GBps", "--nic-Gbps", "--peak-flops-bf16", "--peak-flops-fp8", "--hbm-Bps", "--hbm-bytes"})
+  for (const char* name : {"--nvlink-GBps", "--nic-Gbps", "--peak-flops-bf16", "--peak-flops-fp8", "--hbm-Bps",
+                           "--hbm-bytes", "--topology", "--nics-per-node"})
     value_opts.push_back(cmd->get_option(name));
   cmd->add_option("--calibration", o->calibration,
-                  "take links, GPU values and factors from a calibration record (moesim calibrate); --nodes and "
-                  "--gpus-per-node still choose the shape, --gpu swaps in another GPU and its links")
+                  "take links, GPU values and factors from a calibration record (moesim calibrate); --nodes, "
+                  "--gpus-per-node, --nics-per-node and --topology still choose the shape, --gpu swaps in another GPU "
+                  "and its links, --nvlink-GBps and --nic-Gbps other link bandwidths (what-ifs)")
       ->check(CLI::ExistingFile);
   cmd->callback([&action, o, nodes_opt, gpn_opt, value_opts, gpu_opt] {
     const bool nodes_given = nodes_opt->count() > 0, gpn_given = gpn_opt->count() > 0;
@@ -121,6 +135,20 @@ void add_platform(CLI::App& app, Action& action)
           p.pcie_Bps = std::max(p.pcie_Bps, preset.nic_Bps);
           p.comment_lines.push_back("GPU and links: the " + preset.name + " preset (moesim platform --gpu " +
                                     preset.name + ")");
+        }
+        // Shape and link what-ifs on the record's calibration.
+        if (given[6])
+          p.topology = parse_topology(o->topology);
+        if (given[7])
+          p.nics_per_node = o->p.nics_per_node;
+        if (given[0]) {
+          p.nvlink_Bps = o->nvlink_GBps * 1e9;
+          p.comment_lines.push_back("NVLink: " + number(o->nvlink_GBps) + " GB/s (moesim platform --nvlink-GBps)");
+        }
+        if (given[1]) {
+          p.nic_Bps = o->nic_Gbps * 1e9 / 8;
+          p.pcie_Bps = std::max(p.pcie_Bps, p.nic_Bps);
+          p.comment_lines.push_back("NIC: " + number(o->nic_Gbps) + " Gb/s (moesim platform --nic-Gbps)");
         }
         return write_platform(generate_platform_xml(p), o->out);
       }

@@ -1,5 +1,6 @@
 #include "commands.hpp"
 #include "revision.hpp"
+#include "core/comm/a2a_kernel.hpp"
 #include "core/compute/compute_model.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/recorder.hpp"
@@ -17,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <numeric>
@@ -203,10 +205,15 @@ int run(RunOpts& o)
         {"sha256_trace", synthetic ? std::string("synthetic (") + spec.trace_file + ")" : sha256_file(spec.trace_file)},
         {"replayed_tokens", scheduler.replays_decode_only() ? "decode" : "all"},
         {"moesim_revision", source_revision()},
+        {"working_directory", std::filesystem::current_path().string()},
     };
     recorder.write_hdf5(spec.out_file, spec.to_json(), attrs,
                         {{"distinct_requests", static_cast<double>(scheduler.distinct_requests())},
-                         {"request_reuse_factor", scheduler.reuse_factor()}});
+                         {"request_reuse_factor", scheduler.reuse_factor()},
+                         {"trace_requests", static_cast<double>(trace.requests.size())},
+                         {"gpus", static_cast<double>(cluster.num_gpus())},
+                         {"nodes", static_cast<double>(cluster.num_nodes())},
+                         {"gpus_per_node", static_cast<double>(cluster.gpus_per_node())}});
     std::cout << "results       " << spec.out_file << "\n";
   }
   if (!spec.timeline_file.empty()) {
@@ -281,6 +288,25 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("--max-record-bytes", s.max_record_bytes, "refuse runs whose recording needs more memory (bytes)")
       ->capture_default_str();
   cmd->add_option("--matrix-layers", s.matrix_layers, "... for N MoE layers spread over the model")->capture_default_str();
+  // --help groups the options; enumerated ones list their choices (the registries are filled before main).
+  const std::vector<std::pair<const char*, std::vector<const char*>>> groups{
+      {"Inputs", {"--platform", "--model", "--trace", "--config", "--from"}},
+      {"Policies", {"--placement", "--grouping", "--redundant-experts", "--redundant-experts-total", "--train-fraction", "--clusters", "--gpu-balance", "--signature-tokens"}},
+      {"Workload", {"--batch-per-gpu", "--steps", "--seed", "--replay"}},
+      {"Communication and compute", {"--dispatch-dtype", "--micro-batches", "--comm", "--a2a-kernel", "--a2a-sms", "--kernel-overhead-s"}},
+      {"Outputs", {"--out", "--timeline", "--timeline-steps", "--timeline-gpus", "--matrix-steps", "--max-record-bytes", "--matrix-layers"}},
+  };
+  for (const auto& [group, names] : groups)
+    for (const char* name : names)
+      cmd->get_option(name)->group(group);
+  cmd->get_option("--dispatch-path")->group(""); // refused with a hint; not shown
+  add_choices(*cmd, {{"--placement", registry_names(PlacementRegistry::instance())},
+                     {"--grouping", registry_names(GroupingRegistry::instance())},
+                     {"--a2a-kernel", registry_names(A2aKernelRegistry::instance())},
+                     {"--dispatch-dtype", "fp8, bf16"},
+                     {"--comm", "fast, exact"},
+                     {"--replay", "auto, decode, all"},
+                     {"--micro-batches", "1, 2"}});
   cmd->callback([&action, o] { action = [o] { return run(*o); }; });
 }
 

@@ -2,6 +2,7 @@
 // process), in parallel, resumable and crash-safe, gathered into one HDF5 file (docs/sweeps.md).
 #include "child_process.hpp"
 #include "commands.hpp"
+#include "revision.hpp"
 #include "core/decode/run_spec.hpp"
 #include "core/io/atomic_file.hpp"
 #include "core/io/errors.hpp"
@@ -90,6 +91,15 @@ const char* const kMetrics[] = {"tpot_mean_s", "tpot_p99_s", "tokens_per_s", "di
                                 "expert_load_max_over_mean", "max_message_bytes"};
 
 
+/// Points columns from each point's summary: the cluster and trace it ran on (plots need no platform file).
+const std::pair<const char*, const char*> kShape[] = {{"gpus", "gpus"},
+                                                      {"nodes", "nodes"},
+                                                      {"gpus_per_node", "gpus_per_node"},
+                                                      {"requests", "trace_requests"},
+                                                      {"distinct_requests", "distinct_requests"}};
+/// Points columns (and point_<i> attributes) from each point's root: its full configuration and inputs' digests.
+const char* const kProvenance[] = {"config", "sha256_platform", "sha256_model", "sha256_trace", "working_directory"};
+
 std::string read_text(const std::string& path)
 {
   std::ifstream in(path);
@@ -128,10 +138,20 @@ size_t write_sweep_file(const std::string& path, const std::string& spec_file, c
     h5::write_attr(root, "sha256_spec", sha256_file(spec_file));
     h5::write_attr(root, "steps", int64_t{spec.steps});
     h5::write_attr(root, "points_in_spec", static_cast<int64_t>(spec.points.size()));
+    h5::write_attr(root, "moesim_revision", source_revision());
+    h5::write_attr(root, "working_directory", std::filesystem::current_path().string());
     if (!shard.empty())
       h5::write_attr(root, "shard", shard);
     auto pts = h5::create_group(root, "points");
+    const auto is_shape_column = [](const std::string& axis) {
+      for (const auto& [column, attr] : kShape)
+        if (axis == column)
+          return true;
+      return false;
+    };
     for (const auto& axis : sweep_axis_names()) {
+      if (is_shape_column(axis))
+        continue; // the generator's nodes and gpus_per_node: written below with what each point ran on
       if (sweep_axis_is_string(axis)) {
         std::vector<std::string> v;
         for (size_t i : rows)
@@ -146,7 +166,8 @@ size_t write_sweep_file(const std::string& path, const std::string& spec_file, c
     }
     std::vector<int64_t> status, index;
     std::vector<std::string> error, point_file;
-    std::vector<std::vector<double>> metrics(std::size(kMetrics));
+    std::vector<std::vector<double>> metrics(std::size(kMetrics)), shape(std::size(kShape));
+    std::vector<std::vector<std::string>> provenance(std::size(kProvenance));
     std::vector<double> wall_s;
     for (size_t i : rows) {
       const PointData& d = data[i];
@@ -155,8 +176,11 @@ size_t write_sweep_file(const std::string& path, const std::string& spec_file, c
       error.push_back(d.error);
       point_file.push_back(d.id);
       wall_s.push_back(d.wall_s);
-      for (auto& m : metrics)
-        m.push_back(std::nan(""));
+      for (auto* cols : {&metrics, &shape})
+        for (auto& m : *cols)
+          m.push_back(std::nan(""));
+      for (auto& c : provenance)
+        c.emplace_back();
       if (!d.status)
         continue;
       ++ok;
@@ -165,10 +189,20 @@ size_t write_sweep_file(const std::string& path, const std::string& spec_file, c
       auto summary = h5::open_group(src, "summary");
       for (size_t m = 0; m < std::size(kMetrics); ++m)
         metrics[m].back() = h5::read_attr_double(summary, kMetrics[m]);
+      for (size_t m = 0; m < std::size(kShape); ++m)
+        if (h5::has_attr(summary, kShape[m].second))
+          shape[m].back() = h5::read_attr_double(summary, kShape[m].second);
+      for (size_t m = 0; m < std::size(kProvenance); ++m)
+        if (h5::has_attr(src, kProvenance[m]))
+          provenance[m].back() = h5::read_attr_string(src, kProvenance[m]);
       auto grp = h5::create_group(root, "point_" + std::to_string(i));
       for (const char* obj : {"summary", "layers", "moe_layer_traffic", "gpu_load"})
         if (h5::exists(src, obj) && H5Ocopy(src.id, obj, grp.id, obj, H5P_DEFAULT, H5P_DEFAULT) < 0)
           throw InputError(d.source_file, obj, "cannot copy into " + path);
+      // A point's own record, as moesim run wrote it (run --from re-runs it).
+      for (const char* attr : kProvenance)
+        if (h5::has_attr(src, attr))
+          h5::write_attr(grp, attr, h5::read_attr_string(src, attr));
     }
     h5::write_vector(pts, "point_index", index);
     h5::write_vector(pts, "status", status);
@@ -176,6 +210,17 @@ size_t write_sweep_file(const std::string& path, const std::string& spec_file, c
     h5::write_strings(pts, "point_id", point_file);
     for (size_t m = 0; m < std::size(kMetrics); ++m)
       h5::write_vector(pts, kMetrics[m], metrics[m]);
+    for (size_t m = 0; m < std::size(kShape); ++m) {
+      // A point that did not run keeps the value its axis asked for (0: not set).
+      if (const auto& names = sweep_axis_names();
+          std::find(names.begin(), names.end(), kShape[m].first) != names.end())
+        for (size_t r = 0; r < rows.size(); ++r)
+          if (std::isnan(shape[m][r]))
+            shape[m][r] = spec.points[rows[r]].values.at(kShape[m].first).number;
+      h5::write_vector(pts, kShape[m].first, shape[m]);
+    }
+    for (size_t m = 0; m < std::size(kProvenance); ++m)
+      h5::write_strings(pts, kProvenance[m], provenance[m]);
     h5::write_vector(pts, "wall_s", wall_s);
   }
   out.commit();
@@ -352,22 +397,58 @@ PointFiles plan_point_files(const SweepSpec& spec, const std::filesystem::path& 
   return f;
 }
 
-/// The trace file of every point to run: defaults resolved; synthetic traces ("synth:PRESET[:REQUESTS]")
-/// generated once per model, preset, size and seed into OUT.traces/ before the points that replay them. The
-/// digests of all inputs are hashed once for the whole sweep.
-std::vector<std::string> prepare_inputs(const SweepSpec& spec, const std::vector<size_t>& todo)
+/// The input files of every point to run (index: point).
+struct PointInputs {
+  std::vector<std::string> trace, platform;
+};
+
+/// Runs `moesim ARGS` once (a generated platform or trace), refusing a failure with the child's last words.
+void generate_once(const std::string& file, const std::vector<std::string>& args, const char* what)
+{
+  spdlog::info("sweep: generating {} {}", what, file);
+  const std::string log_file = file + ".log";
+  int status = 0;
+  ::waitpid(spawn_self(args, log_file), &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !std::filesystem::exists(file))
+    throw UsageError(std::string("generating the ") + what + " " + file + " failed: " + child_error(log_file, status));
+}
+
+/// The trace and platform file of every point to run: defaults resolved; synthetic traces
+/// ("synth:PRESET[:REQUESTS]") generated once per model, preset, size and seed into OUT.traces/, and platforms of
+/// the generator's knobs once per knob set into OUT.platforms/, before the points that use them. The digests of all
+/// inputs are hashed once for the whole sweep.
+PointInputs prepare_inputs(const SweepSpec& spec, const std::vector<size_t>& todo)
 {
   auto input_of = [](const SweepPoint& p, const char* axis, std::string (*fallback)()) {
     const std::string& text = p.values.at(axis).text;
     return text.empty() ? fallback() : text;
   };
-  std::vector<std::string> trace_file(spec.points.size());
+  PointInputs in;
+  std::vector<std::string>& trace_file = in.trace;
+  trace_file.resize(spec.points.size());
+  in.platform.resize(spec.points.size());
   std::set<std::string> inputs, queued;
-  std::vector<std::pair<std::string, std::vector<std::string>>> synth_jobs;
+  std::vector<std::pair<std::string, std::vector<std::string>>> synth_jobs, platform_jobs;
   for (size_t i : todo) {
     const SweepPoint& p = spec.points[i];
     const std::string model = input_of(p, "model", default_model_file);
-    inputs.insert(input_of(p, "platform", default_platform_file));
+    if (p.generates_platform()) {
+      std::vector<std::string> args = p.platform_args();
+      std::string key;
+      for (const auto& a : args)
+        key += a + "|";
+      const std::filesystem::path pdir = spec.out + ".platforms";
+      std::filesystem::create_directories(pdir);
+      in.platform[i] = (pdir / (hashed_name("platform-", key) + ".xml")).string();
+      if (!std::filesystem::exists(in.platform[i]) && queued.insert(in.platform[i]).second) {
+        args.push_back("-o");
+        args.push_back(in.platform[i]);
+        platform_jobs.push_back({in.platform[i], args});
+      }
+    } else {
+      in.platform[i] = input_of(p, "platform", default_platform_file);
+      inputs.insert(in.platform[i]);
+    }
     inputs.insert(model);
     const std::string& trace = p.values.at("trace").text;
     if (trace.rfind("synth:", 0) != 0) {
@@ -387,21 +468,21 @@ std::vector<std::string> prepare_inputs(const SweepSpec& spec, const std::vector
                           {"trace", "synth", "--model", model, "--preset", req.preset, "--requests",
                            std::to_string(req.requests), "--seed", seed, "-o", trace_file[i]}});
   }
-  for (const auto& [file, args] : synth_jobs) {
-    spdlog::info("sweep: generating {} ({} {})", file, args[5], args[7]);
-    const std::string log_file = file + ".log";
-    int status = 0;
-    ::waitpid(spawn_self(args, log_file), &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !std::filesystem::exists(file))
-      throw UsageError("generating the synthetic trace " + file + " failed: " + child_error(log_file, status));
+  for (const auto& [file, args] : synth_jobs)
+    generate_once(file, args, "synthetic trace");
+  for (const auto& [file, args] : platform_jobs) {
+    generate_once(file, args, "platform");
+    inputs.insert(file);
   }
+  for (size_t i : todo)
+    inputs.insert(in.platform[i]);
   share_input_digests(inputs);
-  return trace_file;
+  return in;
 }
 
 /// Runs the points still to do in up to `jobs` forked children; each success leaves its result and wall time,
 /// each failure its error text. Progress and an ETA go to stderr.
-void run_points(const SweepSpec& spec, const PointFiles& f, const std::vector<std::string>& trace_file, int jobs)
+void run_points(const SweepSpec& spec, const PointFiles& f, const PointInputs& inputs, int jobs)
 {
   const auto t0 = std::chrono::steady_clock::now();
   std::map<pid_t, std::pair<size_t, std::chrono::steady_clock::time_point>> running;
@@ -411,10 +492,20 @@ void run_points(const SweepSpec& spec, const PointFiles& f, const std::vector<st
     while (running.size() < static_cast<size_t>(jobs) && next < todo.size()) {
       const size_t i = todo[next++];
       std::filesystem::remove(f.err[i]);
-      std::vector<std::string> args = spec.points[i].run_args(spec.steps);
-      for (size_t a = 0; a + 1 < args.size(); ++a)
-        if (args[a] == "--trace")
-          args[a + 1] = trace_file[i];
+      // The point's options with its resolved (or generated) trace and platform files.
+      const std::vector<std::string> point_args = spec.points[i].run_args(spec.steps);
+      std::vector<std::string> args;
+      for (size_t a = 0; a < point_args.size(); ++a) {
+        if (point_args[a] == "--trace" || point_args[a] == "--platform") {
+          ++a;
+          continue;
+        }
+        args.push_back(point_args[a]);
+      }
+      for (const auto& [opt, file] : {std::pair{"--trace", inputs.trace[i]}, {"--platform", inputs.platform[i]}}) {
+        args.push_back(opt);
+        args.push_back(file);
+      }
       args.push_back("--out");
       args.push_back(f.result[i]);
       running[spawn_self(args, f.log[i])] = {i, std::chrono::steady_clock::now()};

@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace moesim::cli {
 
@@ -19,5 +22,16 @@ void add_compare(CLI::App& app, Action& action);
 void add_sweep(CLI::App& app, Action& action);
 void add_calibrate(CLI::App& app, Action& action);
 void add_op(CLI::App& app, Action& action);
+
+/// Appends " {a, b, c}" (the choices) to the descriptions of the named options of `cmd`, for --help.
+void add_choices(CLI::App& cmd, const std::vector<std::pair<const char*, std::string>>& choices);
+/// The names a registry holds, comma separated.
+template <class Registry> std::string registry_names(const Registry& registry)
+{
+  std::string list;
+  for (const auto& [name, entry] : registry.entries())
+    list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
 
 } // namespace moesim::cli

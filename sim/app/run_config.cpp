@@ -17,7 +17,7 @@ namespace moesim::cli {
 
 namespace {
 
-/// Recorded configuration keys whose option is named otherwise.
+/// Keys of result files written before the configuration used the option names (redundant_experts).
 const std::map<std::string, std::string>& renamed()
 {
   static const std::map<std::string, std::string> r{{"redundant_experts_per_gpu", "redundant-experts"}};

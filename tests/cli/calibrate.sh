@@ -57,9 +57,13 @@ PY
 
 # 3. calibrate -> simulate -> compare in one call, and validate on the shipped platform agrees with the fit.
 D=data/calib/nccl-tests-h100/multi-node/runs/20260129-180219/without-debug/logs
-expect_ok "$MOESIM" calibrate "$D/nccl_N10_G8.log" -o "$TMP/n10.xml" --report "$TMP/n10"
+expect_ok "$MOESIM" calibrate "$D/nccl_N10_G8.log" -o "$TMP/n10.xml" --holdout none --report "$TMP/n10"
 grep -q '^| alltoall/inter | 10 | 0.0% | 0.0%' "$TMP/n10.md" && pass "10-node alltoall reproduced" ||
   fail "10-node alltoall: $(grep alltoall "$TMP/n10.md" | head -2)"
+# A report without --holdout judges sizes the fit did not see (every other one), and says so.
+expect_ok "$MOESIM" calibrate "$D/nccl_N10_G8.log" -o "$TMP/n10h.xml" --report "$TMP/n10h"
+grep -q "held out: every other size of each series" "$TMP/n10h.md" && pass "a report holds out every other size by default" ||
+  fail "default holdout of a report: $(grep -i 'held' "$TMP/n10h.md" | head -2)"
 expect_ok "$MOESIM" calibrate validate platforms/h100-calibrated-10n.xml "$D/nccl_N10_G8.log" --report "$TMP/shipped"
 $PY - "$TMP/shipped.csv" <<'PY' && pass "shipped platform reproduces the 10-node logs" || fail "shipped platform errors"
 import csv, sys
@@ -90,7 +94,7 @@ cat > "$TMP/calib.json" <<'EOF'
   {"op": "gemm", "m": 512, "n": 4096, "k": 7168, "groups": 8, "dtype": "bf16", "reps": 20,
    "time_s": {"min": 3.0e-4, "median": 3.1e-4, "max": 3.3e-4}}]}
 EOF
-expect_ok "$MOESIM" calibrate "$TMP/calib.json" -o "$TMP/json.xml" --report "$TMP/json"
+expect_ok "$MOESIM" calibrate "$TMP/calib.json" -o "$TMP/json.xml" --holdout none --report "$TMP/json"
 grep -q "HBM copy bandwidth measured up to 3035 GB/s" "$TMP/json.xml.calibration.json" && pass "HBM copy bandwidth read" ||
   fail "HBM bandwidth: $(grep -o 'HBM copy bandwidth[^"]*' "$TMP/json.xml.calibration.json")"
 grep -q 'moesim_hbm_efficiency' "$TMP/json.xml" && grep -q 'moesim_expert_flop_efficiency' "$TMP/json.xml" &&

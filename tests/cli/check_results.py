@@ -136,7 +136,7 @@ def timeline(path, tracks):
     if dropped:
         fail(f"{dropped} of {len(spans)} slices overlap their track's previous slice (Perfetto drops them)")
     kinds = {e["cat"] for e in spans}
-    for k in ("attention", "dispatch", "expert", "combine", "step"):
+    for k in ("attention_block", "dispatch", "expert", "combine", "step"):
         if k not in kinds:
             fail(f"timeline has no {k} slice")
     for e in spans:

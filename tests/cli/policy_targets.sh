@@ -20,7 +20,7 @@ import h5py
 f = h5py.File("c.h5")
 r = f["rows"][:]
 row = {(p, g, int(n)): i for i, (p, g, n) in
-       enumerate(zip(f["placement"].asstr()[:], f["grouping"].asstr()[:], r["redundant_experts_per_gpu"]))}
+       enumerate(zip(f["placement"].asstr()[:], f["grouping"].asstr()[:], r["redundant_experts"]))}
 def get(p, g, n, col): return float(r[col][row[(p, g, n)]])
 base = get("linear", "round_robin", 0, "dispatch_inter_bytes_per_step")
 msgs = []

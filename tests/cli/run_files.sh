@@ -46,7 +46,7 @@ expect_fail 2 "unknown synthetic preset 'nope'" "$MOESIM" run --trace synth:nope
 import h5py, json
 f = h5py.File("cmp.h5")
 rows = [json.loads(c) for c in f["config"].asstr()[:]]
-assert rows[1]["placement"] == "eplb" and rows[1]["redundant_experts_per_gpu"] == 1, rows[1]
+assert rows[1]["placement"] == "eplb" and rows[1]["redundant_experts"] == 1, rows[1]
 assert all(len(f.attrs[k]) == 64 for k in ("sha256_platform", "sha256_model", "sha256_trace"))
 PY
 # SimGrid's own options reach its engines (after moesim's configuration); a key SimGrid does not know is refused.

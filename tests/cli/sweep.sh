@@ -112,6 +112,51 @@ expect_ok "$MOESIM" sweep synth.toml -j 2
 import h5py; f = h5py.File('synth.h5'); p = f['points']
 assert list(p['status'][:]) == [1, 1] and set(p['trace'].asstr()[:]) == {'synth:generic:300'}
 " && pass "synth:generic:300 generated once, both points replay it" || fail "synthetic trace axis: $(ls synth.h5.traces)"
+# Hardware what-ifs without hand-made XML: the platform generator's knobs as axes (on the bundled calibration record
+# unless calibration says otherwise), any run option as an axis, and what each point ran on in the points table.
+cat > hw.toml <<TOML
+out = "hw.h5"
+steps = 2
+[axes]
+nodes = [1, 2]
+nic_Gbps = [400, 800]
+nics_per_node = [4]
+placement = ["linear", "eplb"]
+kernel_overhead_s = [4e-6]
+signature_tokens = [16]
+clusters = [2]
+[[exclude]]
+nodes = 1
+nic_Gbps = 800
+TOML
+expect_ok "$MOESIM" sweep hw.toml -j 2
+[ "$(ls hw.h5.platforms/platform-*.xml | wc -l)" -eq 3 ] && pass "one generated platform per knob set (3)" \
+  || fail "generated platforms: $(ls hw.h5.platforms)"
+grep -q "nics_per_node=4" hw.h5.platforms/*.xml && grep -q "NIC: 800 Gb/s" hw.h5.platforms/*.xml \
+  && pass "generated platforms carry the knobs" || fail "generated platform knobs"
+$PY - <<'PY' && pass "points: gpus, nodes, requests and each point's configuration and input digests" || fail "points columns"
+import h5py, json, os
+f = h5py.File("hw.h5"); p = f["points"]
+assert list(p["status"][:]) == [1] * 6
+assert list(p["gpus"][:]) == [8, 16, 16] * 2 and list(p["nodes"][:]) == [1, 2, 2] * 2, p["gpus"][:]
+assert (p["requests"][:] == 213).all() and (p["distinct_requests"][:] == 213).all()
+tpot = dict(zip(zip(p["nodes"][:], p["nic_Gbps"][:], p["placement"].asstr()[:]), p["tpot_mean_s"][:]))
+assert tpot[(2, 800, "linear")] < tpot[(2, 400, "linear")], tpot   # a faster NIC helps at 2 nodes
+cfg = [json.loads(c) for c in p["config"].asstr()[:]]
+assert cfg[2]["kernel_overhead_s"] == 4e-6 and cfg[2]["signature_tokens"] == 16 and cfg[2]["clusters"] == 2
+assert os.path.isabs(cfg[2]["platform"]) and "hw.h5.platforms" in cfg[2]["platform"], cfg[2]["platform"]
+assert all(len(h) == 64 for h in p["sha256_platform"].asstr()[:])
+assert f.attrs["working_directory"] == os.getcwd() and f.attrs["moesim_revision"]
+assert f["point_2"].attrs["config"] == p["config"].asstr()[2]
+PY
+# A point's recorded configuration re-runs as it is (run --from on the point's result).
+pid=$($PY -c "import h5py; print(h5py.File('hw.h5')['points/point_id'].asstr()[3])")
+expect_ok "$MOESIM" run --from "hw.h5.points/$pid.h5" -o again.h5
+$PY -c "
+import h5py
+a, b = h5py.File('hw.h5.points/$pid.h5'), h5py.File('again.h5')
+assert a['summary'].attrs['tpot_mean_s'] == b['summary'].attrs['tpot_mean_s']
+" && pass "run --from a sweep point gives its TPOT" || fail "run --from a sweep point"
 # Plots of a sweep file.
 if $PY "$SRC/experiments/plot.py" sweep.h5 -o plots > plots.txt 2>&1 && [ "$(ls plots/*.png | wc -l)" -eq 4 ]; then
   pass "experiments/plot.py: tpot, inter_bytes, layers, load"; else fail "plot.py: $(cat plots.txt)"; fi
@@ -133,5 +178,10 @@ bad "bad.toml: point 0: unknown placement policy 'magic'" $'out = "x.h5"\n[axes]
 bad "bad.toml: line 2, column" $'out = "x.h5"\n[axes\nseed = [1]'
 bad "unknown synthetic preset 'llama' (expected generic, deepseek-v3, qwen3, maverick)" $'out = "x.h5"\n[axes]\ntrace = ["synth:llama"]'
 bad "expected synth:PRESET or synth:PRESET:REQUESTS" $'out = "x.h5"\n[axes]\ntrace = ["synth:qwen3:lots"]'
+bad "names a platform file and sets platform generator knobs" $'out = "x.h5"\n[axes]\nplatform = ["'"$SRC"$'/platforms/h100-2n.xml"]\nnodes = [2]'
+bad "NICs per node must divide the GPUs per node (8)" $'out = "x.h5"\n[axes]\nnics_per_node = [3]'
+bad "unknown GPU preset" $'out = "x.h5"\n[axes]\ngpu = ["b200"]'
+bad "calibration record 'nope.json' not found" $'out = "x.h5"\n[axes]\nnodes = [2]\ncalibration = ["nope.json"]'
+bad "axes.nodes[0]: expected an integer" $'out = "x.h5"\n[axes]\nnodes = [1.5]'
 [ ! -e x.h5 ] && [ ! -e x.h5.points ] && pass "nothing written for refused specs" || fail "refused spec wrote output"
 finish

@@ -54,6 +54,30 @@ TEST_CASE("Fat-tree and single-switch platforms")
   CHECK(count(xml, "<router id=\"spine\"") == 0);
 }
 
+TEST_CASE("Shared NICs: GPUs of a node share --nics-per-node NICs, each GPU keeps its PCIe link")
+{
+  PlatformParams p;
+  p.nodes = 2;
+  p.nics_per_node = 4;
+  const std::string xml = generate_platform_xml(p);
+  CHECK(count(xml, "<link id=\"pcie-") == 16);
+  CHECK(count(xml, "<link id=\"ib-") == 8);
+  CHECK(count(xml, "<router id=\"nic-") == 8);
+  CHECK(count(xml, "<router id=\"leaf-") == 4); // one rail per NIC
+  // GPUs 2 and 3 of node 1 share NIC 1 of node 1, which sits on rail 1.
+  CHECK(xml.find("<route src=\"gpu-1-2\" dst=\"nic-1-1\"") != std::string::npos);
+  CHECK(xml.find("<route src=\"gpu-1-3\" dst=\"nic-1-1\"") != std::string::npos);
+  CHECK(xml.find("<route src=\"nic-1-1\" dst=\"leaf-1\"") != std::string::npos);
+  // Rail uplink: 2 NICs x 50 GB/s.
+  CHECK(xml.find("<link id=\"uplink-0\" bandwidth=\"1e+11Bps\"") != std::string::npos);
+  // One NIC per GPU (the default) writes the same platform as before the option existed.
+  PlatformParams q;
+  q.nodes = 2;
+  PlatformParams r = q;
+  r.nics_per_node = 8;
+  CHECK(generate_platform_xml(q) == generate_platform_xml(r));
+}
+
 TEST_CASE("Platform generator rejects impossible parameters")
 {
   PlatformParams p;
@@ -65,6 +89,10 @@ TEST_CASE("Platform generator rejects impossible parameters")
   p.oversubscription = 1;
   p.nic_Bps = -1;
   CHECK_THROWS_WITH(generate_platform_xml(p), "NIC bandwidth must be a positive number");
+  p.nic_Bps = 50e9;
+  p.nics_per_node = 3;
+  CHECK_THROWS_WITH(generate_platform_xml(p), "NICs per node must divide the GPUs per node (8)");
+  p.nics_per_node = 0;
   CHECK_THROWS_WITH(parse_topology("torus"), "unknown topology 'torus' (expected rail, fat-tree or single-switch)");
 }
 

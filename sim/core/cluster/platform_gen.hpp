@@ -25,6 +25,10 @@ struct PlatformParams {
   double spine_latency_s = 0.5e-6; ///< leaf <-> spine
   double oversubscription = 1.0;   ///< leaf downlink capacity / uplink capacity (>= 1)
   int nodes_per_leaf = 16;         ///< fat-tree only: nodes whose NICs share a leaf switch
+  /// NICs of a node (0: one per GPU); GPUs g * nics / gpus_per_node share NIC g / (gpus_per_node / nics), each with
+  /// its own PCIe link to it. nic_Bps is per NIC. Must divide gpus_per_node.
+  int nics_per_node = 0;
+  int nics() const { return nics_per_node > 0 ? nics_per_node : gpus_per_node; }
   GpuInfo gpu = h100_sxm();
   /// Properties of the root zone (a calibration's moesim_ factors, PlatformCalibration::to_props()).
   std::map<std::string, std::string> zone_properties;

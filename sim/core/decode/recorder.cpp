@@ -20,7 +20,7 @@ namespace moesim {
 const char* span_kind_name(SpanKind k)
 {
   switch (k) {
-    case SpanKind::Attention: return "attention";
+    case SpanKind::Attention: return "attention_block"; // attention + gate + shared experts, or + the dense FFN
     case SpanKind::Dispatch: return "dispatch";
     case SpanKind::Expert: return "expert";
     case SpanKind::Combine: return "combine";
@@ -243,8 +243,9 @@ std::string Recorder::format_summary(const Summary& s) const
   auto is_moe = [&](int l) {
     return std::find(shape_.moe_layers.begin(), shape_.moe_layers.end(), l) != shape_.moe_layers.end();
   };
-  os << "per-layer breakdown (mean per step per GPU; wait = a micro-batch waiting for the GPU in overlap mode):\n";
-  os << "  layer       attention      dispatch       expert         combine        wait\n";
+  os << "per-layer breakdown (mean per step per GPU; attn block = attention + gate + shared experts in MoE layers,\n"
+        "attention + FFN in dense layers; wait = a micro-batch waiting for the GPU in overlap mode):\n";
+  os << "  layer       attn block     dispatch       expert         combine        wait\n";
   auto row = [&](const std::string& label, const std::array<double, kNumSpanKinds>& v) {
     char line[256];
     std::snprintf(line, sizeof line, "  %-10s  %-13s  %-13s  %-13s  %-13s  %-13s\n", label.c_str(),
@@ -441,7 +442,7 @@ std::string us_text(int64_t ns)
   return buf;
 }
 
-/// A slice's name: what the phase holds (the "attention" phase of a MoE layer also runs the gate and shared
+/// A slice's name: what the phase holds (the attention block of a MoE layer also runs the gate and shared
 /// experts, that of a dense layer its FFN).
 std::string slice_name(const Recorder::TimelineSpan& s, bool moe_layer)
 {

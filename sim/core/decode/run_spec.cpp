@@ -4,6 +4,7 @@
 #include "core/io/errors.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 namespace moesim {
@@ -62,7 +63,7 @@ nlohmann::json RunSpec::to_json() const
                         {"trace", resolved(trace_file)},
                         {"placement", placement},
                         {"grouping", grouping},
-                        {"redundant_experts_per_gpu", redundant_experts_per_gpu},
+                        {"redundant_experts", redundant_experts_per_gpu},
                         {"redundant_experts_total", redundant_experts_total},
                         {"train_fraction", train_fraction},
                         {"clusters", clusters},
@@ -84,8 +85,53 @@ nlohmann::json RunSpec::to_json() const
                         {"timeline_gpus", {timeline_first_gpu, timeline_last_gpu}}};
 }
 
-std::string default_platform_file() { return std::string(MOESIM_DATA_DIR) + "/platforms/h100-calibrated-2n.xml"; }
-std::string default_model_file() { return std::string(MOESIM_DATA_DIR) + "/data/models/DeepSeek-V2-Lite/config.json"; }
-std::string default_trace_file() { return std::string(MOESIM_BUILD_DATA_DIR) + "/esft-deepseek-v2-lite.h5"; }
+namespace {
+
+/// Where the bundled inputs are, decided once per process:
+/// - MOESIM_DATA_DIR in the environment (a directory laid out like the installed share/moesim);
+/// - an installed tree: the binary in PREFIX/bin, the data in PREFIX/share/moesim (cmake --install), wherever the
+///   prefix was copied;
+/// - otherwise the build tree: the source directory and the build's data/ (the trace converted at build time).
+struct DataDirs {
+  std::string inputs;    ///< holds platforms/ and data/models/
+  std::string generated; ///< holds esft-deepseek-v2-lite.h5
+};
+
+const DataDirs& data_dirs()
+{
+  static const DataDirs dirs = [] {
+    namespace fs = std::filesystem;
+    const auto laid_out = [](const fs::path& d) {
+      std::error_code ec;
+      return fs::is_directory(d / "platforms", ec) && fs::is_directory(d / "data" / "models", ec);
+    };
+    if (const char* env = std::getenv("MOESIM_DATA_DIR"); env != nullptr && *env != '\0') {
+      if (!laid_out(env))
+        throw UsageError(std::string("MOESIM_DATA_DIR=") + env + ": not a moesim data directory (expected "
+                         "platforms/ and data/models/ in it, as in PREFIX/share/moesim of an installed moesim)");
+      return DataDirs{env, (fs::path(env) / "data").string()};
+    }
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+      const fs::path share = exe.parent_path().parent_path() / "share" / "moesim";
+      if (laid_out(share))
+        return DataDirs{share.string(), (share / "data").string()};
+    }
+    return DataDirs{MOESIM_DATA_DIR, MOESIM_BUILD_DATA_DIR};
+  }();
+  return dirs;
+}
+
+} // namespace
+
+std::string bundled_data_dir() { return data_dirs().inputs; }
+std::string default_platform_file() { return data_dirs().inputs + "/platforms/h100-calibrated-2n.xml"; }
+std::string default_model_file() { return data_dirs().inputs + "/data/models/DeepSeek-V2-Lite/config.json"; }
+std::string default_calibration_record()
+{
+  return data_dirs().inputs + "/platforms/h100-calibrated.calibration.json";
+}
+std::string default_trace_file() { return data_dirs().generated + "/esft-deepseek-v2-lite.h5"; }
 
 } // namespace moesim

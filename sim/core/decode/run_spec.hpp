@@ -52,9 +52,13 @@ struct RunSpec {
   nlohmann::json to_json() const;
 };
 
-/// Bundled defaults (the README's main job).
+/// Bundled defaults (the README's main job), found at run time: $MOESIM_DATA_DIR, else PREFIX/share/moesim beside
+/// an installed PREFIX/bin/moesim, else the source and build trees this binary was built from.
+std::string bundled_data_dir();
 std::string default_platform_file();
 std::string default_model_file();
 std::string default_trace_file();
+/// The calibration record the bundled calibrated platforms were generated from (moesim platform --calibration).
+std::string default_calibration_record();
 
 } // namespace moesim

@@ -13,15 +13,21 @@
 
 namespace moesim {
 
-AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_path))
+void check_output_path(const std::string& path)
 {
-  refuse_input_overwrite(final_path_);
-  const std::filesystem::path p(final_path_);
+  refuse_input_overwrite(path);
+  const std::filesystem::path p(path);
   const std::filesystem::path dir = p.parent_path().empty() ? std::filesystem::path(".") : p.parent_path();
   if (!std::filesystem::is_directory(dir))
-    throw InputError(final_path_, "", "cannot write: directory '" + dir.string() + "' does not exist");
+    throw InputError(path, "", "cannot write: directory '" + dir.string() + "' does not exist");
   if (::access(dir.c_str(), W_OK) != 0)
-    throw InputError(final_path_, "", "cannot write: directory '" + dir.string() + "' is not writable");
+    throw InputError(path, "", "cannot write: directory '" + dir.string() + "' is not writable");
+}
+
+AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_path))
+{
+  check_output_path(final_path_);
+  const std::filesystem::path p(final_path_);
   temp_path_ = (p.parent_path() / ("." + p.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
 }
 

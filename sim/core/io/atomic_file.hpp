@@ -5,6 +5,10 @@
 
 namespace moesim {
 
+/// InputError naming `path` when it cannot be written: it is an input of this process, or its directory is missing
+/// or not writable. AtomicFile checks it; the CLI checks every output option before any work.
+void check_output_path(const std::string& path);
+
 class AtomicFile {
 public:
   explicit AtomicFile(std::string final_path);

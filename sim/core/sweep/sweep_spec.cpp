@@ -1,6 +1,7 @@
 #include "core/sweep/sweep_spec.hpp"
 
 
+#include "core/cluster/platform_gen.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/run_spec.hpp"
 #include "core/io/errors.hpp"
@@ -23,12 +24,15 @@ namespace {
 
 struct AxisInfo {
   const char* name;
-  const char* option; ///< moesim run option
+  const char* option; ///< the option of moesim run, or of moesim platform for the generator's knobs
   bool is_string;
   bool is_integer;
-  const char* default_text; ///< "" = left to moesim run's default (string axes)
+  const char* default_text; ///< "" = left to the command's default (string axes); "0" = not set (generator knobs)
+  bool generator = false;   ///< a knob of the platform generator (moesim platform), not of moesim run
 };
 
+/// Every option of moesim run that a study varies (outputs, recording limits and the timeline are not axes), then
+/// the platform generator's knobs.
 const std::vector<AxisInfo>& axis_table()
 {
   static const std::vector<AxisInfo> t{
@@ -38,17 +42,33 @@ const std::vector<AxisInfo>& axis_table()
       {"placement", "--placement", true, false, "linear"},
       {"grouping", "--grouping", true, false, "round_robin"},
       {"redundant_experts", "--redundant-experts", false, true, "0"},
+      {"redundant_experts_total", "--redundant-experts-total", false, true, "-1"},
       {"batch_per_gpu", "--batch-per-gpu", false, true, "32"},
       {"dispatch_dtype", "--dispatch-dtype", true, false, "fp8"},
       {"a2a_kernel", "--a2a-kernel", true, false, "deepep-ll"},
+      {"a2a_sms", "--a2a-sms", false, true, "24"},
       {"micro_batches", "--micro-batches", false, true, "1"},
       {"comm", "--comm", true, false, "fast"},
+      {"replay", "--replay", true, false, "auto"},
       {"train_fraction", "--train-fraction", false, false, "0"},
       {"gpu_balance", "--gpu-balance", false, false, "1.5"},
+      {"clusters", "--clusters", false, true, "0"},
+      {"signature_tokens", "--signature-tokens", false, true, "32"},
+      {"kernel_overhead_s", "--kernel-overhead-s", false, false, "4e-06"},
       {"seed", "--seed", false, true, "1"},
+      {"nodes", "--nodes", false, true, "0", true},
+      {"gpus_per_node", "--gpus-per-node", false, true, "0", true},
+      {"nics_per_node", "--nics-per-node", false, true, "0", true},
+      {"gpu", "--gpu", true, false, "", true},
+      {"topology", "--topology", true, false, "", true},
+      {"nic_Gbps", "--nic-Gbps", false, false, "0", true},
+      {"nvlink_GBps", "--nvlink-GBps", false, false, "0", true},
+      {"calibration", "--calibration", true, false, "", true},
   };
   return t;
 }
+
+bool is_set(const AxisInfo& a, const AxisValue& v) { return a.is_string ? !v.text.empty() : v.number != 0; }
 
 const AxisInfo* find_axis(const std::string& name)
 {
@@ -102,6 +122,34 @@ std::string axis_list()
   return s;
 }
 
+/// The platform generator's knobs of a point, checked as moesim platform would (UsageError).
+void check_generator_knobs(const SweepPoint& p)
+{
+  if (!p.values.at("platform").text.empty())
+    throw UsageError("a point names a platform file and sets platform generator knobs (nodes, gpus_per_node, "
+                     "nics_per_node, gpu, topology, nic_Gbps, nvlink_GBps, calibration): use one or the other");
+  PlatformParams params;
+  const auto number = [&](const char* axis) { return p.values.at(axis).number; };
+  const auto& text = [&](const char* axis) -> const std::string& { return p.values.at(axis).text; };
+  if (number("nodes") != 0)
+    params.nodes = static_cast<int>(number("nodes"));
+  if (number("gpus_per_node") != 0)
+    params.gpus_per_node = static_cast<int>(number("gpus_per_node"));
+  params.nics_per_node = static_cast<int>(number("nics_per_node"));
+  if (!text("gpu").empty())
+    params.gpu = gpu_preset(text("gpu")).gpu;
+  if (!text("topology").empty())
+    params.topology = parse_topology(text("topology"));
+  if (number("nic_Gbps") != 0)
+    params.nic_Bps = number("nic_Gbps") * 1e9 / 8;
+  if (number("nvlink_GBps") != 0)
+    params.nvlink_Bps = number("nvlink_GBps") * 1e9;
+  params.validate();
+  const std::string& record = text("calibration");
+  if (!record.empty() && record != "none" && !std::filesystem::is_regular_file(record))
+    throw UsageError("calibration record '" + record + "' not found");
+}
+
 } // namespace
 
 const std::vector<std::string>& sweep_axis_names()
@@ -129,12 +177,48 @@ std::string SweepPoint::key() const
   return k;
 }
 
+bool SweepPoint::generates_platform() const
+{
+  for (const auto& a : axis_table())
+    if (a.generator && is_set(a, values.at(a.name)))
+      return true;
+  return false;
+}
+
+std::vector<std::string> SweepPoint::platform_args() const
+{
+  if (!generates_platform())
+    return {};
+  std::vector<std::string> args{"platform"};
+  bool calibrated = true;
+  for (const auto& a : axis_table()) {
+    const AxisValue& v = values.at(a.name);
+    if (!a.generator || !is_set(a, v))
+      continue;
+    if (std::string(a.name) == "calibration") {
+      calibrated = v.text != "none";
+      if (!calibrated)
+        continue;
+    }
+    args.push_back(a.option);
+    args.push_back(a.is_integer ? std::to_string(static_cast<int64_t>(v.number)) : v.text);
+  }
+  if (calibrated && values.at("calibration").text.empty()) {
+    args.push_back("--calibration");
+    args.push_back(default_calibration_record());
+  }
+  return args;
+}
+
 std::vector<std::string> SweepPoint::run_args(int steps) const
 {
   std::vector<std::string> args{"run", "--steps", std::to_string(steps), "--matrix-steps", "0"};
   for (const auto& a : axis_table()) {
     const AxisValue& v = values.at(a.name);
-    if (a.is_string && v.text.empty())
+    if (a.generator || (a.is_string && v.text.empty()))
+      continue;
+    // Left at its default, an option that would clash with another (the total with the per-GPU count) stays out.
+    if (std::string(a.name) == "redundant_experts_total" && v.number < 0)
       continue;
     args.push_back(a.option);
     args.push_back(a.is_integer ? std::to_string(static_cast<int64_t>(v.number)) : v.text);
@@ -217,10 +301,6 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
         } else {
           vals.push_back(value_of(an, *axis, file, "axes." + name));
         }
-        std::set<std::string> seen;
-        for (const auto& v : vals)
-          if (!seen.insert(v.text).second)
-            throw InputError(file, "axes." + name, "value '" + v.text + "' is listed twice");
         axes[name] = vals;
       }
     } else if (key == "zip" || key == "exclude") {
@@ -283,6 +363,15 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
                                           std::to_string(axes[zips[z][0]].size()) + " values, " + name + " has " +
                                           std::to_string(axes[name].size()));
     }
+  // A value twice is a mistake on an axis of its own (the same points twice); in a zip group it pairs values.
+  for (const auto& [name, vals] : axes) {
+    if (zipped.count(name))
+      continue;
+    std::set<std::string> seen;
+    for (const auto& v : vals)
+      if (!seen.insert(v.text).second)
+        throw InputError(file, "axes." + name, "value '" + v.text + "' is listed twice");
+  }
   std::vector<std::vector<std::string>> groups = zips;
   for (const auto& name : sweep_axis_names())
     if (!zipped.count(name)) {
@@ -338,6 +427,11 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
   }
   if (spec.points.empty())
     throw InputError(file, "exclude", "every point is excluded");
+  std::map<std::string, size_t> first_of;
+  for (size_t i = 0; i < spec.points.size(); ++i)
+    if (const auto [it, added] = first_of.emplace(spec.points[i].key(), i); !added)
+      throw InputError(file, "zip", "points " + std::to_string(it->second) + " and " + std::to_string(i) +
+                                        " are the same (a zip group repeats a combination of values)");
 
   // Impossible combinations are errors before anything runs.
   for (size_t i = 0; i < spec.points.size(); ++i) {
@@ -356,20 +450,31 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::string& file)
       if (!path.empty() && !std::filesystem::is_regular_file(path))
         throw InputError(file, place, std::string(f) + " file '" + path + "' not found");
     }
+    const auto number = [&](const char* axis) { return p.values.at(axis).number; };
+    const auto whole = [&](const char* axis) { return static_cast<int>(number(axis)); };
+    const auto& text = [&](const char* axis) -> const std::string& { return p.values.at(axis).text; };
     RunSpec rs;
-    rs.redundant_experts_per_gpu = static_cast<int>(p.values.at("redundant_experts").number);
-    rs.batch_per_gpu = static_cast<int>(p.values.at("batch_per_gpu").number);
-    rs.micro_batches = static_cast<int>(p.values.at("micro_batches").number);
-    rs.train_fraction = p.values.at("train_fraction").number;
-    rs.gpu_balance = p.values.at("gpu_balance").number;
-    rs.dispatch_dtype = p.values.at("dispatch_dtype").text;
+    rs.redundant_experts_per_gpu = whole("redundant_experts");
+    rs.redundant_experts_total = whole("redundant_experts_total");
+    rs.batch_per_gpu = whole("batch_per_gpu");
+    rs.micro_batches = whole("micro_batches");
+    rs.train_fraction = number("train_fraction");
+    rs.gpu_balance = number("gpu_balance");
+    rs.clusters = whole("clusters");
+    rs.signature_tokens = whole("signature_tokens");
+    rs.a2a_sms = whole("a2a_sms");
+    rs.kernel_overhead_s = number("kernel_overhead_s");
+    rs.dispatch_dtype = text("dispatch_dtype");
     rs.steps = spec.steps;
     try {
-      rs.comm = parse_comm_model(p.values.at("comm").text);
-      rs.a2a_kernel = p.values.at("a2a_kernel").text;
-      if (p.values.at("seed").number < 0)
+      rs.comm = parse_comm_model(text("comm"));
+      rs.replay = parse_replay_phase(text("replay"));
+      rs.a2a_kernel = text("a2a_kernel");
+      if (number("seed") < 0)
         throw UsageError("--seed must be >= 0");
       rs.validate();
+      if (p.generates_platform())
+        check_generator_knobs(p);
     } catch (const UsageError& e) {
       throw InputError(file, place, e.what());
     }

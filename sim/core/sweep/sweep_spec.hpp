@@ -22,8 +22,14 @@ struct AxisValue {
 struct SweepPoint {
   std::map<std::string, AxisValue> values; ///< every axis -> its value
   std::string key() const;                 ///< canonical "axis=value;..." text (identity of a point)
-  /// Arguments of `moesim run` for this point (without the binary, `--out`).
+  /// Arguments of `moesim run` for this point (without the binary, `--out`; `--platform` only when the point names
+  /// a platform file).
   std::vector<std::string> run_args(int steps) const;
+  /// Whether a knob of the platform generator is set: the point's platform is then generated (moesim platform).
+  bool generates_platform() const;
+  /// Arguments of `moesim platform` (without `-o`) for this point's platform; empty when it names a file. Without a
+  /// `calibration` axis the bundled H100 record is the base; calibration = "none" takes the GPU preset's datasheet.
+  std::vector<std::string> platform_args() const;
 };
 
 struct SweepSpec {
