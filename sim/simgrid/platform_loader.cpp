@@ -141,17 +141,12 @@ double Simulation::Impl::latency(int src, int dst)
 double Simulation::Impl::route_latency_s(int src, int dst)
 {
   const size_t G = hosts.size();
-  double& cached = route_latency[static_cast<size_t>(src) * G + dst];
-  if (std::isnan(cached)) {
-    std::vector<simgrid::s4u::Link*> links;
-    double ignored = 0;
-    hosts[src]->route_to(hosts[dst], links, &ignored);
-    double sum = 0;
-    for (auto* l : links)
-      sum += link_latency.at(l);
-    cached = sum;
+  const size_t k = static_cast<size_t>(src) * G + dst;
+  if (std::isnan(route_latency[k])) {
+    int n = 0;
+    route(src, dst, n); // extracts the route once, its links and latency together (one SimGrid route_to per pair)
   }
-  return cached;
+  return route_latency[k];
 }
 
 const int32_t* Simulation::Impl::route(int src, int dst, int& n)
@@ -176,27 +171,38 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
     route_begin[k] = static_cast<int32_t>(route_links.size());
     route_size[k] = static_cast<uint8_t>(links.size());
     double latency_s = 0;
-    for (auto* l : links)
-      latency_s += link_latency.at(l);
-    route_latency[k] = latency_s; // same value latency() computes: saves it a second route_to
     for (auto* l : links) {
-      auto [it, added] = link_index.try_emplace(l, 0);
-      if (added) {
-        it->second = network.add_link(l->get_bandwidth(),
-                                      l->get_sharing_policy() == simgrid::s4u::Link::SharingPolicy::FATPIPE);
-        platform_bandwidth_Bps.push_back(l->get_bandwidth());
-        const std::string& name = l->get_name();
-        link_class.push_back(name.rfind("nvl-", 0) == 0      ? 'n'
-                             : name.rfind("ib-", 0) == 0     ? 'i'
-                             : name.rfind("pcie-", 0) == 0   ? 'p'
-                                                             : '-');
-        apply_link_override(it->second);
+      // A direct-mapped cache in front of the hash map: the routes of one source reuse few links.
+      auto& slot = link_cache_[(reinterpret_cast<uintptr_t>(l) >> 4) % link_cache_.size()];
+      if (slot.first != l) {
+        auto [it, added] = link_index.try_emplace(l, 0);
+        if (added)
+          it->second = add_flow_link(l);
+        slot = {l, it->second};
       }
-      route_links.push_back(it->second);
+      const int32_t index = slot.second;
+      latency_s += network_latency_s[index];
+      route_links.push_back(index);
     }
+    route_latency[k] = latency_s; // same value latency() computes: saves it a second route_to
   }
   n = route_size[k];
   return route_links.data() + route_begin[k];
+}
+
+int32_t Simulation::Impl::add_flow_link(const simgrid::s4u::Link* l)
+{
+  const int32_t index = network.add_link(l->get_bandwidth(),
+                                         l->get_sharing_policy() == simgrid::s4u::Link::SharingPolicy::FATPIPE);
+  platform_bandwidth_Bps.push_back(l->get_bandwidth());
+  network_latency_s.push_back(link_latency.at(l));
+  const std::string& name = l->get_name();
+  link_class.push_back(name.rfind("nvl-", 0) == 0    ? 'n'
+                       : name.rfind("ib-", 0) == 0   ? 'i'
+                       : name.rfind("pcie-", 0) == 0 ? 'p'
+                                                     : '-');
+  apply_link_override(index);
+  return index;
 }
 
 void Simulation::Impl::apply_link_override(int32_t link)

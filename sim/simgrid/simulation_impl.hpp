@@ -8,6 +8,7 @@
 
 #include <simgrid/s4u.hpp>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,11 @@ struct Simulation::Impl final : public NetworkView {
   // The fast communication model's view of the platform: SimGrid's own links and routes, extracted once per pair.
   FlowNetwork network;
   std::unordered_map<const simgrid::s4u::Link*, int32_t> link_index;
+  std::vector<double> network_latency_s; ///< [flow-network link] latency declared in the platform, seconds
+  /// route(): recently looked-up links and their indices (direct-mapped by address).
+  std::array<std::pair<const simgrid::s4u::Link*, int32_t>, 4096> link_cache_{};
+  /// A SimGrid link's index in the flow network, added on first sight.
+  int32_t add_flow_link(const simgrid::s4u::Link* l);
   std::vector<int32_t> route_begin; ///< [src * G + dst] into route_links, -1 = not extracted yet
   std::vector<uint8_t> route_size;  ///< [src * G + dst]
   std::vector<int32_t> route_links;

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include <cmath>
 
 using namespace moesim;
@@ -157,6 +159,32 @@ TEST_CASE("Two-stage phases: forwarding is pipelined but never ends before its f
   // Stage 1: 1 MB over the 50 GB/s NIC = 20 us + 3 us (inter-node route); stage 2 arrives after that + 1 us.
   CHECK(end[2] == Approx(20e-6 + 3e-6));
   CHECK(end[3] == Approx(20e-6 + 3e-6 + 1e-6));
+}
+
+TEST_CASE("Flags: a GPU's phase ends no earlier than every peer's start plus the latency (early exit is exact)")
+{
+  test::StarNetwork net(12, 4, 400e9, 50e9, 1e-6); // 3 nodes x 4 GPUs: 1 us inside a node, more across
+  LayerComm comm;
+  comm.stages.assign(1, PairUnits{});
+  comm.stages[0].out.assign(12, {});
+  comm.stages[0].in.assign(12, {});
+  PhaseCost cost;
+  cost.fixed_s = 2e-6;
+  FastPhaseSolver solver;
+  std::mt19937_64 rng(3);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<double> start(12), end;
+    for (auto& s : start)
+      s = 1e-6 * static_cast<double>(rng() % 8); // ties and spreads around the latencies
+    solver.solve(net, comm, true, 1000.0, cost, start, end);
+    for (int d = 0; d < 12; ++d) {
+      double want = start[d];
+      for (int s = 0; s < 12; ++s)
+        if (s != d)
+          want = std::max(want, start[s] + net.route_latency_s(s, d));
+      REQUIRE(end[d] == Approx(want + cost.fixed_s).epsilon(1e-12));
+    }
+  }
 }
 
 TEST_CASE("Copy rules: per expert, per GPU, per node then GPU")

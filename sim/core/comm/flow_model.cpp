@@ -3,6 +3,8 @@
 #include "core/io/errors.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <numeric>
 #include <functional>
 #include <limits>
 #include <unordered_map>
@@ -41,7 +43,10 @@ void FlowBatch::add(double b, double start, const int32_t* links, int n)
 {
   bytes.push_back(b);
   start_s.push_back(start);
-  route_links.insert(route_links.end(), links, links + n);
+  const size_t at = route_links.size();
+  route_links.resize(at + static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) // routes are a few links: a loop beats memmove's set-up
+    route_links[at + i] = links[i];
   route_begin.push_back(static_cast<int32_t>(route_links.size()));
 }
 
@@ -50,6 +55,13 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
   const size_t F = batch.size();
   const int L = net.num_links();
   finish_s.assign(batch.start_s.begin(), batch.start_s.end());
+  // Flows in order of start (stable): each link's list is then in arrival order and needs no sort. Batches built
+  // in that order (FastPhaseSolver) skip the sort.
+  order_.resize(F);
+  std::iota(order_.begin(), order_.end(), 0);
+  if (!std::is_sorted(batch.start_s.begin(), batch.start_s.end()))
+    std::stable_sort(order_.begin(), order_.end(),
+                     [&](int32_t a, int32_t b) { return batch.start_s[a] < batch.start_s[b]; });
   // Flows per link (CSR), non-empty flows only.
   link_count_.assign(L + 1, 0);
   for (size_t f = 0; f < F; ++f)
@@ -61,11 +73,11 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
     link_begin_[l + 1] = link_begin_[l] + link_count_[l];
   link_flows_.resize(link_begin_[L]);
   std::fill(link_count_.begin(), link_count_.end(), 0);
-  for (size_t f = 0; f < F; ++f)
+  for (const int32_t f : order_)
     if (batch.bytes[f] > 0)
       for (int32_t i = batch.route_begin[f]; i < batch.route_begin[f + 1]; ++i) {
         const int32_t l = batch.route_links[i];
-        link_flows_[link_begin_[l] + link_count_[l]++] = static_cast<int32_t>(f);
+        link_flows_[link_begin_[l] + link_count_[l]++] = f;
       }
 
   // Links in series that carry exactly the same flows (a GPU's PCIe and NIC links) need only the slowest of them
@@ -93,6 +105,21 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
     }
   }
 
+  // A flow's size is the same on every link it crosses: its class (one per distinct size) is found once.
+  size_t want = 16;
+  while (want < 2 * F)
+    want *= 2;
+  if (slots_.size() < want)
+    slots_.assign(want, Slot{});
+  class_bytes_.clear();
+  used_slots_.clear();
+  flow_class_.resize(F);
+  for (size_t f = 0; f < F; ++f)
+    flow_class_[f] = batch.bytes[f] > 0 ? class_of(batch.bytes[f]) : -1;
+  for (const int32_t h : used_slots_)
+    slots_[h] = Slot{};
+  local_of_.assign(class_bytes_.size(), -1);
+
   for (int l = 0; l < L; ++l) {
     const int32_t b = link_begin_[l], e = link_begin_[l + 1];
     if (b == e || !served_[l])
@@ -105,60 +132,141 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
       }
       continue;
     }
-    events_.clear();
-    bool one_start = true;
-    for (int32_t i = b; i < e; ++i) {
-      const int32_t f = link_flows_[i];
-      events_.push_back({batch.start_s[f], batch.bytes[f], f});
-      one_start = one_start && batch.start_s[f] == events_.front().start_s;
-    }
-    if (one_start) {
-      // All flows start together (e.g. one GPU's uplink): the k-th smallest ends after every flow has received
-      // its bytes, i.e. (sum of the smaller ones + (n - k) x its own) / C.
-      std::sort(events_.begin(), events_.end(),
-                [](const Event& x, const Event& y) { return x.bytes < y.bytes || (x.bytes == y.bytes && x.flow < y.flow); });
-      const double t0 = events_.front().start_s;
-      const size_t n = events_.size();
-      double served = 0;
-      for (size_t k = 0; k < n; ++k) {
-        const double end = t0 + (served + static_cast<double>(n - k) * events_[k].bytes) / C;
-        finish_s[events_[k].flow] = std::max(finish_s[events_[k].flow], end);
-        served += events_[k].bytes;
-      }
-      continue;
-    }
-    std::sort(events_.begin(), events_.end(),
-              [](const Event& x, const Event& y) { return x.start_s < y.start_s || (x.start_s == y.start_s && x.flow < y.flow); });
-    // Processor sharing with arrivals: v is the service (bytes) every present flow has received since the link
-    // started; a flow arriving at v0 with s bytes leaves when v reaches v0 + s. With n flows present v grows at
-    // C / n per second.
-    heap_.clear();
-    const auto later = std::greater<>();
-    double t = events_.front().start_s, v = 0;
-    auto depart_until = [&](double until) {
-      while (!heap_.empty()) {
-        const double n = static_cast<double>(heap_.size());
-        const double t_next = t + (heap_.front().first - v) * n / C;
-        if (t_next > until)
-          return;
-        t = t_next;
-        v = heap_.front().first;
-        const int32_t f = heap_.front().second;
-        std::pop_heap(heap_.begin(), heap_.end(), later);
-        heap_.pop_back();
-        finish_s[f] = std::max(finish_s[f], t);
-      }
-    };
-    for (const Event& ev : events_) {
-      depart_until(ev.start_s);
-      if (!heap_.empty())
-        v += (ev.start_s - t) * C / static_cast<double>(heap_.size());
-      t = ev.start_s;
-      heap_.emplace_back(v + ev.bytes, ev.flow);
-      std::push_heap(heap_.begin(), heap_.end(), later);
-    }
-    depart_until(std::numeric_limits<double>::infinity());
+    share_link(C, batch, link_flows_.data() + b, e - b, finish_s);
   }
+}
+
+int32_t FlowSolver::class_of(double bytes)
+{
+  uint64_t key = 0;
+  std::memcpy(&key, &bytes, sizeof key);
+  const size_t mask = slots_.size() - 1;
+  for (size_t h = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> 32) & mask;; h = (h + 1) & mask) {
+    Slot& s = slots_[h];
+    if (s.cls < 0) {
+      s = {key, static_cast<int32_t>(class_bytes_.size())};
+      used_slots_.push_back(static_cast<int32_t>(h));
+      class_bytes_.push_back(bytes);
+      return s.cls;
+    }
+    if (s.key == key)
+      return s.cls;
+  }
+}
+
+void FlowSolver::share_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n,
+                            std::vector<double>& finish_s)
+{
+  // Flows of equal size form a class: within a class, processor sharing serves them first in, first out (a
+  // later arrival has received no more service), so only the head of each class competes for the next departure.
+  // The heap holds one entry per class instead of one per flow: O(n + departures x log classes) for n flows.
+  // Local class ids on this link, in order of first appearance.
+  link_classes_.clear();
+  entry_class_.resize(n);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t g = flow_class_[flows[i]];
+    if (local_of_[g] < 0) {
+      local_of_[g] = static_cast<int32_t>(link_classes_.size());
+      link_classes_.push_back(g);
+    }
+    entry_class_[i] = local_of_[g];
+  }
+  class_size_.clear();
+  for (const int32_t g : link_classes_) {
+    local_of_[g] = -1;
+    class_size_.push_back(class_bytes_[g]);
+  }
+  const size_t K = link_classes_.size();
+  // Members of each class in arrival order (CSR).
+  class_begin_.assign(K + 1, 0);
+  for (int32_t i = 0; i < n; ++i)
+    class_begin_[entry_class_[i] + 1] += 1;
+  for (size_t k = 0; k < K; ++k)
+    class_begin_[k + 1] += class_begin_[k];
+  class_tail_.assign(class_begin_.begin(), class_begin_.end() - 1);
+  member_flow_.resize(n);
+  for (int32_t i = 0; i < n; ++i)
+    member_flow_[class_tail_[entry_class_[i]]++] = flows[i];
+
+  const double t0 = batch.start_s[flows[0]];
+  if (batch.start_s[flows[n - 1]] == t0) {
+    // One start for all (a GPU's uplink): in order of size, a class ends once every flow has received its size:
+    // (bytes of the smaller flows + flows not smaller x its size) / C.
+    class_order_.resize(K);
+    std::iota(class_order_.begin(), class_order_.end(), 0);
+    std::sort(class_order_.begin(), class_order_.end(),
+              [&](int32_t a, int32_t b) { return class_size_[a] < class_size_[b]; });
+    double served = 0;
+    int64_t left = n;
+    for (const int32_t k : class_order_) {
+      const double size = class_size_[k];
+      const int32_t members = class_begin_[k + 1] - class_begin_[k];
+      const double end = t0 + (served + static_cast<double>(left) * size) / C;
+      for (int32_t m = class_begin_[k]; m < class_begin_[k + 1]; ++m)
+        finish_s[member_flow_[m]] = std::max(finish_s[member_flow_[m]], end);
+      served += static_cast<double>(members) * size;
+      left -= members;
+    }
+    return;
+  }
+
+  // Processor sharing with arrivals: v is the service (bytes) every present flow has received since the link
+  // started; a flow arriving at v0 with s bytes leaves when v reaches its tag v0 + s. With m flows present v grows
+  // at C / m per second.
+  class_head_.assign(class_begin_.begin(), class_begin_.end() - 1);
+  class_tail_ = class_head_; // arrived members end here
+  member_tag_.resize(n);
+  heap_.clear();
+  const auto later = std::greater<>();
+  const double inv_C = 1.0 / C;
+  // 1 / m for up to n flows present: multiplications instead of a division per event.
+  while (reciprocal_.size() <= static_cast<size_t>(n))
+    reciprocal_.push_back(reciprocal_.empty() ? 0.0 : 1.0 / static_cast<double>(reciprocal_.size()));
+  double t = t0, v = 0;
+  int64_t present = 0;
+  auto depart_until = [&](double until) {
+    while (!heap_.empty()) {
+      const double tag = heap_.front().first;
+      const double t_next = t + (tag - v) * static_cast<double>(present) * inv_C;
+      if (t_next > until)
+        return;
+      t = t_next;
+      v = tag;
+      const int32_t k = heap_.front().second;
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      heap_.pop_back();
+      // Every member of the class with this tag (arrived together) leaves now.
+      int32_t& head = class_head_[k];
+      while (head < class_tail_[k] && member_tag_[head] == tag) {
+        const int32_t f = member_flow_[head++];
+        finish_s[f] = std::max(finish_s[f], t);
+        --present;
+      }
+      if (head < class_tail_[k]) {
+        heap_.emplace_back(member_tag_[head], k);
+        std::push_heap(heap_.begin(), heap_.end(), later);
+      }
+    }
+  };
+  for (int32_t i = 0; i < n;) {
+    // Flows of one sender arrive together: the clock and the service advance once for all of them.
+    const double start = batch.start_s[flows[i]];
+    depart_until(start);
+    if (present > 0)
+      v += (start - t) * C * reciprocal_[present];
+    t = start;
+    for (; i < n && batch.start_s[flows[i]] == start; ++i) {
+      const int32_t k = entry_class_[i];
+      const int32_t pos = class_tail_[k]++;
+      member_tag_[pos] = v + class_size_[k];
+      if (pos == class_head_[k]) { // the class had no flow present
+        heap_.emplace_back(member_tag_[pos], k);
+        std::push_heap(heap_.begin(), heap_.end(), later);
+      }
+      ++present;
+    }
+  }
+  depart_until(std::numeric_limits<double>::infinity());
 }
 
 } // namespace moesim

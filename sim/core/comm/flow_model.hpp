@@ -7,7 +7,9 @@
 // flows arriving at their start times), each link on its own; a flow ends when the last of its links has served
 // all its bytes. On a single link this is exactly SimGrid's max-min fair sharing. Across links it ignores that a
 // flow slowed elsewhere leaves capacity to the others; docs/performance.md measures the difference against
-// SimGrid's solver (`--comm exact`). Cost: O(F log F) per set of F flows, memory O(F).
+// SimGrid's solver (`--comm exact`). Cost per set of F flows crossing E link slots: O(F log F) to order them by
+// start (none when given in that order), then O(E + departures x log k) with k the distinct flow sizes on a link
+// (decode messages are a few token sizes), memory O(E).
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -47,16 +49,25 @@ public:
   void solve(const FlowNetwork& net, const FlowBatch& batch, std::vector<double>& finish_s);
 
 private:
-  std::vector<int32_t> link_count_, link_begin_, link_flows_;
-  struct Event {
-    double start_s;
-    double bytes;
-    int32_t flow;
-  };
-  std::vector<Event> events_;
+  /// Processor sharing of one link among `n` flows given in arrival order.
+  void share_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n, std::vector<double>& finish_s);
+  /// The class (index into class_bytes_) of a flow size.
+  int32_t class_of(double bytes);
+
+  std::vector<int32_t> order_, link_count_, link_begin_, link_flows_;
   std::vector<uint8_t> served_;                      ///< [link] 0: a slower link carries the same flows
   std::unordered_map<uint64_t, int32_t> signature_; ///< hash of a link's flow list -> link
-  std::vector<std::pair<double, int32_t>> heap_;
+  // Flow sizes -> classes (open addressing, once per batch); share_link's scratch: the classes of one link and
+  // their members in arrival order.
+  struct Slot {
+    uint64_t key = 0;
+    int32_t cls = -1;
+  };
+  std::vector<Slot> slots_;
+  std::vector<int32_t> used_slots_, flow_class_, local_of_, link_classes_, class_order_;
+  std::vector<int32_t> entry_class_, class_begin_, class_head_, class_tail_, member_flow_;
+  std::vector<double> class_bytes_, class_size_, member_tag_, reciprocal_;
+  std::vector<std::pair<double, int32_t>> heap_; ///< (tag of a class's first present flow, class)
 };
 
 } // namespace moesim

@@ -1,6 +1,7 @@
 #include "core/comm/phase.hpp"
 
 #include <algorithm>
+#include <numeric>
 
 namespace moesim {
 
@@ -39,33 +40,64 @@ std::vector<PhaseStage> phase_stages(const LayerComm& comm, bool dispatch)
   return out;
 }
 
-void FastPhaseSolver::add_stage(NetworkView& net, const PhaseStage& st, double unit_bytes, const PhaseCost& cost,
-                                const std::vector<double>& start_s)
+void FastPhaseSolver::add_flows(NetworkView& net, const PhaseStage& st, int src, bool first_stage, double unit_bytes,
+                                const PhaseCost& cost, const std::vector<double>& start_s)
 {
-  const auto& rows = st.units->out;
-  for (int a = 0; a < static_cast<int>(rows.size()); ++a)
-    for (auto [b, n] : rows[a]) {
-      const int src = st.reversed ? b : a, dst = st.reversed ? a : b;
-      if (src == dst)
-        continue;
-      const double bytes = static_cast<double>(static_cast<uint64_t>(n * unit_bytes));
-      int len = 0;
-      const int32_t* links = net.route(src, dst, len);
-      batch_.add(effective_flow_bytes(net, cost, src, dst, bytes), start_s[src], links, len);
-      flow_src_.push_back(src);
-      flow_dst_.push_back(dst);
-      bytes_ += bytes;
-    }
+  // A reversed stage (combine) sends src -> a for every a that sent src data: the `in` row of src.
+  const auto& row = st.reversed ? st.units->in[src] : st.units->out[src];
+  for (auto [dst, n] : row) {
+    if (src == dst)
+      continue;
+    const double bytes = static_cast<double>(static_cast<uint64_t>(n * unit_bytes));
+    int len = 0;
+    const int32_t* links = net.route(src, dst, len);
+    batch_.add(effective_flow_bytes(net, cost, src, dst, bytes), start_s[src], links, len);
+    flow_latency_s_.push_back(message_latency_s(net, cost, src, dst));
+    flow_src_.push_back(src);
+    flow_dst_.push_back(dst);
+    flow_first_stage_.push_back(first_stage ? 1 : 0);
+    bytes_ += bytes;
+  }
 }
 
-void FastPhaseSolver::arrivals(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s,
-                               size_t flows)
+void FastPhaseSolver::arrivals(const PhaseCost& cost, const std::vector<double>& start_s)
 {
   std::fill(ready_.begin(), ready_.end(), 0.0);
-  for (size_t f = 0; f < flows; ++f) {
+  for (size_t f = 0; f < flow_src_.size(); ++f) {
+    if (!flow_first_stage_[f])
+      continue;
     const int s = flow_src_[f], d = flow_dst_[f];
-    const double arrive = std::max(finish_s_[f], send_ready_s(cost, start_s, s)) + message_latency_s(net, cost, s, d);
+    const double arrive = std::max(finish_s_[f], send_ready_s(cost, start_s, s)) + flow_latency_s_[f];
     ready_[d] = std::max(ready_[d], arrive);
+  }
+}
+
+void FastPhaseSolver::flags(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s,
+                            std::vector<double>& end_s)
+{
+  // end[dst] = max over peers of start[src] + latency(src, dst). Peers in order of decreasing start: once a
+  // peer's start plus the largest latency into dst cannot beat the maximum so far, no later peer can.
+  const int G = static_cast<int>(start_s.size());
+  if (max_latency_into_.size() != static_cast<size_t>(G)) {
+    max_latency_into_.assign(G, 0.0);
+    for (int src = 0; src < G; ++src)
+      for (int dst = 0; dst < G; ++dst)
+        if (src != dst)
+          max_latency_into_[dst] = std::max(max_latency_into_[dst], net.route_latency_s(src, dst));
+  }
+  const double overhead = cost.nccl_factors ? std::max(net.nccl_overhead_s(false), net.nccl_overhead_s(true)) : 0.0;
+  end_s.assign(G, 0.0);
+  for (int dst = 0; dst < G; ++dst) {
+    double end = send_ready_s(cost, start_s, dst); // its own (self) copies
+    const double bound = max_latency_into_[dst] + overhead;
+    for (auto it = by_start_.rbegin(); it != by_start_.rend(); ++it) {
+      const int src = *it;
+      if (start_s[src] + bound <= end)
+        break;
+      if (src != dst)
+        end = std::max(end, start_s[src] + message_latency_s(net, cost, src, dst));
+    }
+    end_s[dst] = end;
   }
 }
 
@@ -76,34 +108,30 @@ double FastPhaseSolver::solve(NetworkView& net, const LayerComm& comm, bool disp
   batch_.clear();
   flow_src_.clear();
   flow_dst_.clear();
+  flow_first_stage_.clear();
+  flow_latency_s_.clear();
   bytes_ = 0;
   ready_.assign(G, 0.0);
+  // GPUs in order of start (stable): the flows are built in that order, so the flow solver needs no sort.
+  by_start_.resize(G);
+  std::iota(by_start_.begin(), by_start_.end(), 0);
+  std::stable_sort(by_start_.begin(), by_start_.end(), [&](int a, int b) { return start_s[a] < start_s[b]; });
   const auto stages = phase_stages(comm, dispatch);
-  size_t first_stage_flows = 0;
-  for (size_t i = 0; i < stages.size(); ++i) {
-    add_stage(net, stages[i], unit_bytes, cost, start_s);
-    if (i == 0)
-      first_stage_flows = batch_.size();
-  }
+  for (const int src : by_start_)
+    for (size_t i = 0; i < stages.size(); ++i)
+      add_flows(net, stages[i], src, i == 0, unit_bytes, cost, start_s);
   // Every flow, forwarded ones included, shares the links from its GPU's start (forwarding is pipelined: chunks
   // move on as they arrive).
   solver_.solve(net.flow_network(), batch_, finish_s_);
   // A forwarded flow cannot arrive before its forwarder has received everything it forwards.
-  arrivals(net, cost, start_s, first_stage_flows);
+  arrivals(cost, start_s);
   // Flags: every pair, so a GPU waits for every peer's start plus the message latency.
-  end_s.assign(G, 0.0);
-  for (int dst = 0; dst < G; ++dst) {
-    double end = send_ready_s(cost, start_s, dst); // its own (self) copies
-    for (int src = 0; src < G; ++src)
-      if (src != dst)
-        end = std::max(end, start_s[src] + message_latency_s(net, cost, src, dst));
-    end_s[dst] = end;
-  }
+  flags(net, cost, start_s, end_s);
   for (size_t f = 0; f < finish_s_.size(); ++f) {
     const int s = flow_src_[f], d = flow_dst_[f];
-    const double lat = message_latency_s(net, cost, s, d);
-    const double arrive = f < first_stage_flows ? std::max(finish_s_[f], send_ready_s(cost, start_s, s)) + lat
-                                                : std::max(finish_s_[f] + lat, ready_[s] + lat);
+    const double lat = flow_latency_s_[f];
+    const double arrive = flow_first_stage_[f] ? std::max(finish_s_[f], send_ready_s(cost, start_s, s)) + lat
+                                               : std::max(finish_s_[f] + lat, ready_[s] + lat);
     end_s[d] = std::max(end_s[d], arrive);
   }
   for (int g = 0; g < G; ++g)

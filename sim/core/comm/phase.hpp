@@ -59,14 +59,19 @@ public:
                const std::vector<double>& start_s, std::vector<double>& end_s);
 
 private:
-  void add_stage(NetworkView& net, const PhaseStage& st, double unit_bytes, const PhaseCost& cost,
-                 const std::vector<double>& start_s);
-  /// ready_[g] = arrival of the last of the first `flows` flows addressed to g.
-  void arrivals(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s, size_t flows);
+  /// The flows of `src` in stage `st`.
+  void add_flows(NetworkView& net, const PhaseStage& st, int src, bool first_stage, double unit_bytes,
+                 const PhaseCost& cost, const std::vector<double>& start_s);
+  /// ready_[g] = arrival of the last first-stage flow addressed to g.
+  void arrivals(const PhaseCost& cost, const std::vector<double>& start_s);
+  /// end_s[g] = the latest of g's own start and every peer's start plus the message latency (the flags).
+  void flags(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s, std::vector<double>& end_s);
   FlowSolver solver_;
   FlowBatch batch_;
-  std::vector<double> finish_s_, ready_;
-  std::vector<int32_t> flow_src_, flow_dst_;
+  std::vector<double> finish_s_, ready_, flow_latency_s_;
+  std::vector<int32_t> flow_src_, flow_dst_, by_start_;
+  std::vector<uint8_t> flow_first_stage_;
+  std::vector<double> max_latency_into_; ///< [gpu] the largest route latency into it (the platform's, fixed)
   double bytes_ = 0;
 };
 
