@@ -183,5 +183,7 @@ bad "NICs per node must divide the GPUs per node (8)" $'out = "x.h5"\n[axes]\nni
 bad "unknown GPU preset" $'out = "x.h5"\n[axes]\ngpu = ["b200"]'
 bad "calibration record 'nope.json' not found" $'out = "x.h5"\n[axes]\nnodes = [2]\ncalibration = ["nope.json"]'
 bad "axes.nodes[0]: expected an integer" $'out = "x.h5"\n[axes]\nnodes = [1.5]'
+bad "axes.batch_per_gpu: expected an integer between" $'out = "x.h5"\n[axes]\nbatch_per_gpu = 99999999999'
+
 [ ! -e x.h5 ] && [ ! -e x.h5.points ] && pass "nothing written for refused specs" || fail "refused spec wrote output"
 finish

@@ -105,6 +105,8 @@ AxisValue value_of(const toml::node& n, const AxisInfo& axis, const std::string&
   }
   if (!std::isfinite(v.number))
     throw InputError(file, place, "expected a finite number");
+  if (axis.is_integer && std::abs(v.number) > 1e9)
+    throw InputError(file, place, "expected an integer between -1000000000 and 1000000000");
   v.text = number_text(v.number);
   return v;
 }
