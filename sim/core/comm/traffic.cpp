@@ -117,8 +117,7 @@ void TrafficBuilder::end_gpu(int src)
   auto flush = [&](std::vector<int32_t>& row, PairUnits& st) {
     for (int d = 0; d < G_; ++d)
       if (row[d] > 0) {
-        st.out[src].emplace_back(d, row[d]);
-        st.in[d].emplace_back(src, row[d]);
+        st.out[src].emplace_back(d, row[d]); // `in` is the transpose, built once in finish()
         (node_of(d) == node ? acc_.units_intra_node : acc_.units_inter_node) += row[d];
         acc_.max_message_units = std::max(acc_.max_message_units, row[d]);
         row[d] = 0;
@@ -142,7 +141,17 @@ void TrafficBuilder::finish(LayerComm& out)
         acc_.max_message_units = std::max(acc_.max_message_units, n);
         forward_[static_cast<size_t>(p) * gpn_ + j] = 0;
       }
-    for (int p = 0; p < G_; ++p) // transpose in ascending source order
+  }
+  // Every stage's `in` rows: the transpose of `out`, sources ascending, each row allocated once.
+  std::vector<int32_t> count(G_);
+  for (PairUnits& st : acc_.stages) {
+    std::fill(count.begin(), count.end(), 0);
+    for (int p = 0; p < G_; ++p)
+      for (const auto& e : st.out[p])
+        ++count[e.first];
+    for (int d = 0; d < G_; ++d)
+      st.in[d].reserve(count[d]);
+    for (int p = 0; p < G_; ++p)
       for (auto [d, n] : st.out[p])
         st.in[d].emplace_back(p, n);
   }

@@ -200,7 +200,9 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
   out.expert_time_s.assign(G, 0.0);
   out.expert_tokens.assign(G, 0);
   std::vector<int64_t> load(G, 0);
-  std::vector<int32_t> expert_count(static_cast<size_t>(G) * E, 0); // [gpu][expert] tokens
+  // [gpu][expert] tokens; only a GPU's own experts are counted, and they are reset below after reading.
+  std::vector<int32_t>& expert_count = expert_count_;
+  expert_count.resize(static_cast<size_t>(G) * E, 0);
   std::vector<int> dest;
   const auto& reps = placement_.replicas[l];
   traffic_.begin();
@@ -230,6 +232,8 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
     local.clear();
     for (int e : local_experts_[l][g])
       local.push_back(expert_count[static_cast<size_t>(g) * E + e]);
+    for (int e : local_experts_[l][g]) // after reading: an expert may be listed twice on one GPU
+      expert_count[static_cast<size_t>(g) * E + e] = 0;
     out.expert_tokens[g] = load[g];
     out.expert_time_s[g] = compute_.routed_experts_time_s(local, cluster_.gpu(g));
   }

@@ -134,6 +134,7 @@ private:
   int step_ = 0;
   /// [moe layer][gpu] -> (expert, index in the GPU's local expert list) for the grouped-GEMM token counts
   std::vector<std::vector<std::vector<int>>> local_experts_;
+  std::vector<int32_t> expert_count_; ///< plan_layer's [gpu][expert] token counts, all zero between calls
 };
 
 } // namespace moesim
