@@ -98,13 +98,19 @@ def main():
         gpus = np.array([gpus_from_platform(p, sweep_dir) for p in c["platform"]], dtype=float)
     policy = np.array([f"{p} / {g}" + (f", {int(r)} red." if r else "")
                        for p, g, r in zip(c["placement"], c["grouping"], c.get("redundant_experts", [0] * n))])
-    # The sweep's axes: the string columns and numbers that are not results (the points table's first columns).
+    # The sweep's axes: named by points/@axes; files written before it: every column that is not a result.
     results = {"point_index", "status", "error", "point_id", "wall_s", "gpus", "requests", "distinct_requests",
                "config", "sha256_platform", "sha256_model", "sha256_trace", "working_directory",
                "tpot_mean_s", "tpot_p99_s", "tokens_per_s", "dispatch_inter_bytes_per_step",
                "dispatch_intra_bytes_per_step", "locality_node", "locality_gpu", "expert_load_max_over_mean",
                "max_message_bytes"}
-    varying = [k for k in c if k not in results and len(set(np.asarray(c[k])[ok])) > 1]
+    listed = f["points"].attrs.get("axes")
+    if listed is not None:
+        listed = listed.decode() if isinstance(listed, bytes) else str(listed)
+        axis_names = [k for k in listed.split(",") if k in c]
+    else:
+        axis_names = [k for k in c if k not in results]
+    varying = [k for k in axis_names if len(set(np.asarray(c[k])[ok])) > 1]
     facet_axes = [k for k in varying if k not in SIZE_AXES + POLICY_AXES + ("seed",)]
     seeds = len(set(np.asarray(c["seed"])[ok])) if "seed" in c else 1
     averaged = f" (mean over {seeds} seeds)" if seeds > 1 else ""
@@ -154,7 +160,7 @@ def main():
     # 2. Inter-node dispatch data relative to the baseline placement with every other axis equal.
     # The baseline is the baseline placement without redundant experts (as in moesim compare); the policy's axes
     # (placement, grouping, redundant experts) differ, every other axis is equal.
-    others = [k for k in c if k not in results and k not in POLICY_AXES]
+    others = [k for k in axis_names if k not in POLICY_AXES]
     key = [tuple(c[k][i] for k in others) + (c["grouping"][i],) for i in range(n)]
     no_replicas = [not c.get("redundant_experts", np.zeros(n))[i] and c.get("redundant_experts_total", -np.ones(n))[i] <= 0
                    for i in range(n)]

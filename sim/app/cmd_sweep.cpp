@@ -143,6 +143,10 @@ size_t write_sweep_file(const std::string& path, const std::string& spec_file, c
     if (!shard.empty())
       h5::write_attr(root, "shard", shard);
     auto pts = h5::create_group(root, "points");
+    std::string axis_list; // which columns are the spec's axes (the others are results), for readers such as plot.py
+    for (const auto& axis : sweep_axis_names())
+      axis_list += (axis_list.empty() ? "" : ",") + axis;
+    h5::write_attr(pts, "axes", axis_list);
     const auto is_shape_column = [](const std::string& axis) {
       for (const auto& [column, attr] : kShape)
         if (axis == column)

@@ -148,6 +148,8 @@ assert os.path.isabs(cfg[2]["platform"]) and "hw.h5.platforms" in cfg[2]["platfo
 assert all(len(h) == 64 for h in p["sha256_platform"].asstr()[:])
 assert f.attrs["working_directory"] == os.getcwd() and f.attrs["moesim_revision"]
 assert f["point_2"].attrs["config"] == p["config"].asstr()[2]
+axes = p.attrs["axes"].split(",")
+assert axes[0] == "platform" and "nic_Gbps" in axes and "tpot_mean_s" not in axes and "gpus" not in axes, axes
 PY
 # A point's recorded configuration re-runs as it is (run --from on the point's result).
 pid=$($PY -c "import h5py; print(h5py.File('hw.h5')['points/point_id'].asstr()[3])")
