@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 namespace moesim {
 
@@ -63,8 +64,6 @@ Simulation::Simulation(const std::string& platform_file, const NetworkSettings& 
     impl_->link_latency[l] = l->get_latency();
     l->set_latency(0);
   }
-  const size_t G = impl_->hosts.size();
-  impl_->route_latency.assign(G * G, std::nan(""));
 }
 
 Simulation::~Simulation() = default;
@@ -140,13 +139,14 @@ double Simulation::Impl::latency(int src, int dst)
 
 double Simulation::Impl::route_latency_s(int src, int dst)
 {
-  const size_t G = hosts.size();
-  const size_t k = static_cast<size_t>(src) * G + dst;
-  if (std::isnan(route_latency[k])) {
-    int n = 0;
-    route(src, dst, n); // extracts the route once, its links and latency together (one SimGrid route_to per pair)
-  }
-  return route_latency[k];
+  // The links' declared latencies summed along the route: a few additions instead of a [G x G] table (134 MB at
+  // 4,096 GPUs).
+  int n = 0;
+  const int32_t* links = route(src, dst, n);
+  double latency_s = 0;
+  for (int i = 0; i < n; ++i)
+    latency_s += network_latency_s[links[i]];
+  return latency_s;
 }
 
 const int32_t* Simulation::Impl::route(int src, int dst, int& n)
@@ -168,9 +168,18 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
     // for free. Actors cannot throw through SimGrid, so it is kept and raised once the engine returns.
     if (links.empty() && src != dst && unrouted_pair.empty())
       unrouted_pair = "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name();
-    route_begin[k] = static_cast<int32_t>(route_links.size());
+    // Routes are kept in fixed-size blocks, each route within one block: the table grows without the copy (and the
+    // two live buffers) of a growing vector.
+    if (route_links.empty() || route_links.back().size() + links.size() > kRouteBlockLinks) {
+      route_links.emplace_back();
+      route_links.back().reserve(kRouteBlockLinks);
+    }
+    auto& block = route_links.back();
+    const int64_t at = static_cast<int64_t>(route_links.size() - 1) * kRouteBlockLinks + static_cast<int64_t>(block.size());
+    if (at > std::numeric_limits<int32_t>::max())
+      throw InputError(platform_file, "routes", "more than 2^31 route links in all are not supported");
+    route_begin[k] = static_cast<int32_t>(at);
     route_size[k] = static_cast<uint8_t>(links.size());
-    double latency_s = 0;
     for (auto* l : links) {
       // A direct-mapped cache in front of the hash map: the routes of one source reuse few links.
       auto& slot = link_cache_[(reinterpret_cast<uintptr_t>(l) >> 4) % link_cache_.size()];
@@ -180,14 +189,11 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
           it->second = add_flow_link(l);
         slot = {l, it->second};
       }
-      const int32_t index = slot.second;
-      latency_s += network_latency_s[index];
-      route_links.push_back(index);
+      block.push_back(slot.second);
     }
-    route_latency[k] = latency_s; // same value latency() computes: saves it a second route_to
   }
   n = route_size[k];
-  return route_links.data() + route_begin[k];
+  return route_links[route_begin[k] / kRouteBlockLinks].data() + route_begin[k] % kRouteBlockLinks;
 }
 
 int32_t Simulation::Impl::add_flow_link(const simgrid::s4u::Link* l)

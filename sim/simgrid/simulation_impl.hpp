@@ -23,7 +23,6 @@ struct Simulation::Impl final : public NetworkView {
   Cluster cluster;
   std::vector<simgrid::s4u::Host*> hosts;               ///< [GPU rank]
   std::map<const simgrid::s4u::Link*, double> link_latency; ///< latency declared in the platform, seconds
-  std::vector<double> route_latency;                    ///< [src * G + dst] cache, NaN = not computed
   double engine_wall_s = 0;
   double bytes_sent = 0;     ///< last run: sum of message sizes put
   double bytes_received = 0; ///< last run: sum of message sizes the receivers expected
@@ -45,9 +44,12 @@ struct Simulation::Impl final : public NetworkView {
   std::array<std::pair<const simgrid::s4u::Link*, int32_t>, 4096> link_cache_{};
   /// A SimGrid link's index in the flow network, added on first sight.
   int32_t add_flow_link(const simgrid::s4u::Link* l);
-  std::vector<int32_t> route_begin; ///< [src * G + dst] into route_links, -1 = not extracted yet
-  std::vector<uint8_t> route_size;  ///< [src * G + dst]
-  std::vector<int32_t> route_links;
+  static constexpr int64_t kRouteBlockLinks = 1 << 20; ///< links per block of route_links
+  /// [src * G + dst] block * kRouteBlockLinks + offset into route_links, -1 = not extracted yet
+  std::vector<int32_t> route_begin;
+  std::vector<uint8_t> route_size; ///< [src * G + dst]
+  std::vector<std::vector<int32_t>> route_links; ///< blocks of at most kRouteBlockLinks links
+
   /// Link values a calibration fit sets for measurements taken on other GPUs (0 = the platform's own), applied to
   /// the flow network's links by their generated names (nvl-*, ib-*, pcie-*).
   LinkOverride link_override;

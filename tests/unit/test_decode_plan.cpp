@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <numeric>
+#include <random>
 
 using namespace moesim;
 
@@ -228,4 +230,53 @@ TEST_CASE("deepep-normal: a token crosses to each other node once, then the same
   CHECK(lt.comm.units_intra_node == 2);
   CHECK(lt.comm.units_held == std::vector<int64_t>{0, 1, 1, 1}); // the logical destinations are the same
   CHECK(lt.comm.units_own[0] == 2);
+}
+
+TEST_CASE("Planner: its replica choice is choose_replicas' rule, and layers planned lazily in any order equal the "
+          "eager plan")
+{
+  const ModelSpec m = test::tiny_model(2, 8, 3);
+  std::mt19937 rng(11);
+  Trace t = test::make_trace(m, {5, 7, 3, 6, 4, 5, 6, 2}, [&](int, int, int, int) { return static_cast<int>(rng() % 8); });
+  Cluster c = Cluster::uniform(4, 2, h100_sxm());
+  Placement p;
+  p.replicas.assign(2, std::vector<std::vector<int>>(8));
+  for (auto& layer : p.replicas)
+    for (auto& reps : layer) {
+      const int copies = 1 + static_cast<int>(rng() % 4);
+      for (int i = 0; i < copies; ++i)
+        reps.push_back(static_cast<int>(rng() % 8));
+      std::sort(reps.begin(), reps.end());
+      reps.erase(std::unique(reps.begin(), reps.end()), reps.end());
+    }
+  ComputeModel cm(m, ComputeParams{});
+  BatchScheduler s(t, round_robin(8, 8), 8, 2, ReplayPhase::All, 3);
+  DecodePlanner planner(t, m, c, p, cm, s, 1, nccl_kernel());
+  const StepPlan plan = planner.next_step();
+  BatchScheduler s2(t, round_robin(8, 8), 8, 2, ReplayPhase::All, 3);
+  DecodePlanner lazy(t, m, c, p, cm, s2, 1, nccl_kernel());
+  const StepPlan head = lazy.begin_step();
+  CHECK(head.micro[0].layers.empty());
+  for (int l = 1; l >= 0; --l) {
+    const LayerTraffic& lt = plan.micro[0].layers[l];
+    // The rule applied token by token, GPU by GPU, with the loads it accumulates.
+    std::vector<int64_t> load(8, 0);
+    std::vector<int> dest;
+    int64_t local_node = 0;
+    for (int g = 0; g < 8; ++g)
+      for (int64_t tok : plan.micro[0].gpu_tokens[g]) {
+        DecodePlanner::choose_replicas(p.replicas[l], t.experts_of(tok, l), 3, g, c, load, dest);
+        for (int d : dest) {
+          ++load[d];
+          local_node += c.node_of(d) == c.node_of(g);
+        }
+      }
+    CHECK(lt.expert_tokens == load);
+    CHECK(lt.pairs_local_node == local_node);
+    const LayerTraffic again = lazy.plan_layer(head, 0, l);
+    CHECK(again.expert_tokens == lt.expert_tokens);
+    CHECK(again.expert_time_s == lt.expert_time_s);
+    CHECK(again.comm.stages[0].out == lt.comm.stages[0].out);
+    CHECK(again.comm.stages[0].in == lt.comm.stages[0].in);
+  }
 }

@@ -162,6 +162,15 @@ DecodePlanner::DecodePlanner(const Trace& trace, const ModelSpec& model, const C
     for (int e = 0; e < E; ++e)
       for (int g : placement.replicas[l][e])
         local_experts_[l][g].push_back(e);
+  rep_begin_.assign(1, 0);
+  for (int l = 0; l < model.num_moe_layers(); ++l)
+    for (int e = 0; e < E; ++e) {
+      for (int g : placement.replicas[l][e]) {
+        rep_gpu_.push_back(g);
+        rep_node_.push_back(cluster.node_of(g));
+      }
+      rep_begin_.push_back(static_cast<int32_t>(rep_gpu_.size()));
+    }
 }
 
 void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, const uint16_t* experts,
@@ -194,8 +203,19 @@ void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replica
   }
 }
 
-void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& tokens, LayerTraffic& out)
+StepPlan StepSource::next_step()
 {
+  StepPlan plan = begin_step();
+  for (int m = 0; m < static_cast<int>(plan.micro.size()); ++m)
+    for (int l = 0; l < moe_layers(); ++l)
+      plan.micro[m].layers.push_back(plan_layer(plan, m, l));
+  return plan;
+}
+
+LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
+{
+  const auto& tokens = step.micro.at(micro).gpu_tokens;
+  LayerTraffic out;
   const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts;
   out.expert_time_s.assign(G, 0.0);
   out.expert_tokens.assign(G, 0);
@@ -203,14 +223,36 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
   // [gpu][expert] tokens; only a GPU's own experts are counted, and they are reset below after reading.
   std::vector<int32_t>& expert_count = expert_count_;
   expert_count.resize(static_cast<size_t>(G) * E, 0);
-  std::vector<int> dest;
-  const auto& reps = placement_.replicas[l];
+  std::vector<int> dest(k);
+  const int32_t* rep_begin = rep_begin_.data() + static_cast<size_t>(l) * E;
   traffic_.begin();
+  const int gpn = cluster_.gpus_per_node();
   for (int g = 0; g < G; ++g) {
-    const int node = cluster_.node_of(g);
+    const int node = cluster_.node_of(g), node_first = node * gpn;
     for (int64_t t : tokens[g]) {
       const uint16_t* ex = trace_.experts_of(t, l);
-      choose_replicas(reps, ex, k, g, cluster_, load, dest);
+      // choose_replicas' rule over the flat table (tests check the two agree).
+      for (int i = 0; i < k; ++i) {
+        const int32_t b = rep_begin[ex[i]], e = rep_begin[ex[i] + 1];
+        int best = rep_gpu_[b];
+        if (e - b > 1) {
+          bool best_same_node = rep_node_[b] == node;
+          for (int32_t j = b; j < e; ++j) {
+            const int r = rep_gpu_[j];
+            if (r == g) {
+              best = r;
+              break;
+            }
+            const bool same_node = rep_node_[j] == node;
+            if ((same_node && !best_same_node) ||
+                (same_node == best_same_node && (load[r] < load[best] || (load[r] == load[best] && r < best)))) {
+              best = r;
+              best_same_node = same_node;
+            }
+          }
+        }
+        dest[i] = best;
+      }
       for (int i = 0; i < k; ++i) {
         const int d = dest[i];
         ++load[d];
@@ -218,7 +260,7 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
         ++out.pairs_total;
         if (d == g)
           ++out.pairs_local_gpu;
-        if (cluster_.node_of(d) == node)
+        if (static_cast<unsigned>(d - node_first) < static_cast<unsigned>(gpn)) // d on g's node, no division
           ++out.pairs_local_node;
       }
       traffic_.add_token(g, dest.data(), k);
@@ -237,9 +279,10 @@ void DecodePlanner::plan_layer(int l, const std::vector<std::vector<int64_t>>& t
     out.expert_tokens[g] = load[g];
     out.expert_time_s[g] = compute_.routed_experts_time_s(local, cluster_.gpu(g));
   }
+  return out;
 }
 
-StepPlan DecodePlanner::next_step()
+StepPlan DecodePlanner::begin_step()
 {
   std::vector<std::vector<int64_t>> tokens, kv;
   scheduler_.next_step(tokens, kv);
@@ -249,8 +292,9 @@ StepPlan DecodePlanner::next_step()
   plan.micro.resize(M);
   for (int m = 0; m < M; ++m) {
     // Micro-batch m holds the slots [m * B / M, (m + 1) * B / M) of every GPU.
-    std::vector<std::vector<int64_t>> mt(G);
     MicroBatchPlan& mp = plan.micro[m];
+    auto& mt = mp.gpu_tokens;
+    mt.resize(G);
     mp.tokens.assign(G, 0);
     mp.kv_tokens.assign(G, 0);
     for (int g = 0; g < G; ++g) {
@@ -274,9 +318,6 @@ StepPlan DecodePlanner::next_step()
       mp.dense_layer_s[g] = att + compute_.time_s(compute_.dense_ffn(n), gpu, false);
       mp.lm_head_s[g] = compute_.time_s(compute_.lm_head(n), gpu, false);
     }
-    mp.layers.resize(model_.num_moe_layers());
-    for (int l = 0; l < model_.num_moe_layers(); ++l)
-      plan_layer(l, mt, mp.layers[l]);
   }
   return plan;
 }

@@ -88,7 +88,10 @@ struct MicroBatchPlan {
   std::vector<double> moe_pre_s;        ///< [gpu] attention + gate + shared experts of one MoE layer
   std::vector<double> dense_layer_s;    ///< [gpu] attention + FFN of one dense layer
   std::vector<double> lm_head_s;        ///< [gpu] final norm + LM head, once per step
-  std::vector<LayerTraffic> layers;     ///< [moe layer index]
+  std::vector<std::vector<int64_t>> gpu_tokens; ///< [gpu] trace token indices of the micro-batch (planner input)
+  /// [moe layer index]: filled by StepSource::next_step(); empty after begin_step(), whose layers are planned one at
+  /// a time by plan_layer() (the engine keeps only the layers some actor is in).
+  std::vector<LayerTraffic> layers;
 };
 
 struct StepPlan {
@@ -96,12 +99,18 @@ struct StepPlan {
   std::vector<MicroBatchPlan> micro;    ///< [micro-batch]
 };
 
-/// What the actors replay, step after step (the decode planner; `moesim op` plans a single layer).
+/// What the actors replay, step after step (the decode planner; `moesim op` plans a single layer). A step is
+/// planned in two parts so that a run holds only the layers in flight: begin_step() admits the step's tokens and
+/// computes the per-GPU compute times; plan_layer() plans one MoE layer of one micro-batch of it, in any order.
 class StepSource {
 public:
   virtual ~StepSource() = default;
-  virtual StepPlan next_step() = 0;
+  virtual StepPlan begin_step() = 0;
+  virtual LayerTraffic plan_layer(const StepPlan& step, int micro, int moe_layer) = 0;
   virtual int micro_batches() const = 0;
+  virtual int moe_layers() const = 0;
+  /// begin_step() with every layer planned (tests, small tools).
+  StepPlan next_step();
 };
 
 /// Builds the plan of successive steps: replica choice, the kernel's message counts and costs, expert times.
@@ -109,8 +118,10 @@ class DecodePlanner final : public StepSource {
 public:
   DecodePlanner(const Trace& trace, const ModelSpec& model, const Cluster& cluster, const Placement& placement,
                 const ComputeModel& compute, BatchScheduler& scheduler, int micro_batches, const KernelSetup& kernel);
-  StepPlan next_step() override;
+  StepPlan begin_step() override;
+  LayerTraffic plan_layer(const StepPlan& step, int micro, int moe_layer) override;
   int micro_batches() const override { return micro_batches_; }
+  int moe_layers() const override { return model_.num_moe_layers(); }
   const KernelSetup& kernel() const { return kernel_; }
 
   /// Replica choice for one token's experts on `src_gpu` (exposed for tests): fills `dest` with one GPU per expert.
@@ -121,7 +132,6 @@ public:
                               std::vector<int>& dest);
 
 private:
-  void plan_layer(int moe_layer, const std::vector<std::vector<int64_t>>& tokens, LayerTraffic& out);
   const Trace& trace_;
   const ModelSpec& model_;
   const Cluster& cluster_;
@@ -134,6 +144,9 @@ private:
   int step_ = 0;
   /// [moe layer][gpu] -> (expert, index in the GPU's local expert list) for the grouped-GEMM token counts
   std::vector<std::vector<std::vector<int>>> local_experts_;
+  /// The placement's replicas flat, for choose_replicas' rule without a pointer chase per expert: the copies of
+  /// expert e of MoE layer l are rep_gpu_[rep_begin_[l * E + e] .. rep_begin_[l * E + e + 1]), on nodes rep_node_.
+  std::vector<int32_t> rep_begin_, rep_gpu_, rep_node_;
   std::vector<int32_t> expert_count_; ///< plan_layer's [gpu][expert] token counts, all zero between calls
 };
 

@@ -76,49 +76,64 @@ void Recorder::step_done(int step, int /*gpu*/, double t)
     step_end_[step] = std::max(step_end_[step], t);
 }
 
-void Recorder::plan_metrics(const StepPlan& plan)
+void Recorder::step_metrics(const StepPlan& plan)
 {
   if (plan.step >= shape_.steps)
     return;
   StepMetrics& m = metrics_[plan.step];
-  const int G = shape_.gpus;
-  for (const auto& mb : plan.micro) {
+  for (const auto& mb : plan.micro)
     for (auto t : mb.tokens)
       m.batch_tokens += static_cast<double>(t);
-    for (size_t li = 0; li < mb.layers.size(); ++li) {
-      const auto& lt = mb.layers[li];
-      layer_intra_tokens_[li] += static_cast<double>(lt.comm.units_intra_node);
-      layer_inter_tokens_[li] += static_cast<double>(lt.comm.units_inter_node);
-      m.dispatch_intra_tokens += static_cast<double>(lt.comm.units_intra_node);
-      m.dispatch_inter_tokens += static_cast<double>(lt.comm.units_inter_node);
-      m.pairs_total += static_cast<double>(lt.pairs_total);
-      m.pairs_local_gpu += static_cast<double>(lt.pairs_local_gpu);
-      m.pairs_local_node += static_cast<double>(lt.pairs_local_node);
-      m.max_message_tokens = std::max<double>(m.max_message_tokens, lt.comm.max_message_units);
-      for (size_t g = 0; g < lt.expert_tokens.size() && g < static_cast<size_t>(G); ++g)
-        layer_gpu_pairs_[li * static_cast<size_t>(G) + g] += static_cast<double>(lt.expert_tokens[g]);
-      const double mx = static_cast<double>(*std::max_element(lt.expert_tokens.begin(), lt.expert_tokens.end()));
-      double sum = 0;
-      for (auto x : lt.expert_tokens)
-        sum += static_cast<double>(x);
-      if (sum > 0) {
-        m.load_ratio_sum += mx / (sum / G);
-        ++m.load_ratio_n;
-      }
-    }
-  }
-  // Keep the dispatch matrices of the sampled steps and layers (micro-batches summed).
-  if (std::find(shape_.matrix_steps.begin(), shape_.matrix_steps.end(), plan.step) == shape_.matrix_steps.end())
+}
+
+void Recorder::layer_metrics(int step, int micro, int li, const LayerTraffic& lt)
+{
+  if (step >= shape_.steps)
     return;
-  for (int l : shape_.matrix_moe_layers) {
-    std::vector<double> mat(static_cast<size_t>(G) * G, 0.0);
-    for (const auto& mb : plan.micro)
-      for (int s = 0; s < G; ++s)
-        for (auto [d, n] : mb.layers[l].comm.stages.front().out[s])
-          mat[static_cast<size_t>(s) * G + d] += n * shape_.dispatch_unit_bytes;
-    matrices_.push_back(std::move(mat));
-    matrix_keys_.emplace_back(plan.step, l);
-  }
+  StepMetrics& m = metrics_[step];
+  const int G = shape_.gpus;
+  const size_t L = shape_.moe_layers.size();
+  layer_intra_tokens_[li] += static_cast<double>(lt.comm.units_intra_node);
+  layer_inter_tokens_[li] += static_cast<double>(lt.comm.units_inter_node);
+  m.dispatch_intra_tokens += static_cast<double>(lt.comm.units_intra_node);
+  m.dispatch_inter_tokens += static_cast<double>(lt.comm.units_inter_node);
+  m.pairs_total += static_cast<double>(lt.pairs_total);
+  m.pairs_local_gpu += static_cast<double>(lt.pairs_local_gpu);
+  m.pairs_local_node += static_cast<double>(lt.pairs_local_node);
+  m.max_message_tokens = std::max<double>(m.max_message_tokens, lt.comm.max_message_units);
+  for (size_t g = 0; g < lt.expert_tokens.size() && g < static_cast<size_t>(G); ++g)
+    layer_gpu_pairs_[li * static_cast<size_t>(G) + g] += static_cast<double>(lt.expert_tokens[g]);
+  const double mx = static_cast<double>(*std::max_element(lt.expert_tokens.begin(), lt.expert_tokens.end()));
+  double sum = 0;
+  for (auto x : lt.expert_tokens)
+    sum += static_cast<double>(x);
+  if (m.load_ratio.empty())
+    m.load_ratio.assign(static_cast<size_t>(shape_.micro_batches) * L, -1.0);
+  m.load_ratio.at(static_cast<size_t>(micro) * L + li) = sum > 0 ? mx / (sum / G) : -1.0;
+  // Keep the dispatch matrices of the sampled steps and layers (micro-batches summed).
+  if (std::find(shape_.matrix_steps.begin(), shape_.matrix_steps.end(), step) == shape_.matrix_steps.end() ||
+      std::find(shape_.matrix_moe_layers.begin(), shape_.matrix_moe_layers.end(), li) ==
+          shape_.matrix_moe_layers.end())
+    return;
+  auto& mat = matrices_[{step, li}];
+  mat.resize(static_cast<size_t>(G) * G, 0.0);
+  for (int s = 0; s < G; ++s)
+    for (auto [d, n] : lt.comm.stages.front().out[s])
+      mat[static_cast<size_t>(s) * G + d] += n * shape_.dispatch_unit_bytes;
+}
+
+double Recorder::StepMetrics::load_ratio_sum() const
+{
+  double s = 0;
+  for (double r : load_ratio)
+    if (r >= 0)
+      s += r;
+  return s;
+}
+
+int Recorder::StepMetrics::load_ratio_n() const
+{
+  return static_cast<int>(std::count_if(load_ratio.begin(), load_ratio.end(), [](double r) { return r >= 0; }));
 }
 
 std::vector<double> Recorder::step_end_times() const { return step_end_; }
@@ -160,8 +175,8 @@ Recorder::Summary Recorder::summary() const
     pt += m.pairs_total;
     pg += m.pairs_local_gpu;
     pn += m.pairs_local_node;
-    lr += m.load_ratio_sum;
-    lrn += m.load_ratio_n;
+    lr += m.load_ratio_sum();
+    lrn += m.load_ratio_n();
     mm = std::max(mm, m.max_message_tokens);
   }
   if (s.simulated_s > 0) {
@@ -341,7 +356,7 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
       cx[i] = m.dispatch_inter_tokens * shape_.combine_unit_bytes;
       lg[i] = m.pairs_total > 0 ? m.pairs_local_gpu / m.pairs_total : 0;
       ln[i] = m.pairs_total > 0 ? m.pairs_local_node / m.pairs_total : 0;
-      lr[i] = m.load_ratio_n ? m.load_ratio_sum / m.load_ratio_n : 0;
+      lr[i] = m.load_ratio_n() ? m.load_ratio_sum() / m.load_ratio_n() : 0;
       mm[i] = m.max_message_tokens * shape_.dispatch_unit_bytes;
     }
     h5::CompoundWriter steps;
@@ -413,10 +428,10 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     const hsize_t G = static_cast<hsize_t>(shape_.gpus);
     std::vector<double> all;
     std::vector<int64_t> ms, ml;
-    for (size_t i = 0; i < matrices_.size(); ++i) {
-      all.insert(all.end(), matrices_[i].begin(), matrices_[i].end());
-      ms.push_back(matrix_keys_[i].first);
-      ml.push_back(shape_.moe_layers[matrix_keys_[i].second]);
+    for (const auto& [key, mat] : matrices_) { // steps ascending, then layers ascending
+      all.insert(all.end(), mat.begin(), mat.end());
+      ms.push_back(key.first);
+      ml.push_back(shape_.moe_layers[key.second]);
     }
     h5::write_dataset(tr, "dispatch_bytes", all, {static_cast<hsize_t>(matrices_.size()), G, G}, 1);
     h5::write_vector(tr, "step", ms);

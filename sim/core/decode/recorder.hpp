@@ -47,8 +47,10 @@ public:
   void span(int step, int gpu, int micro, int layer, SpanKind kind, double t0_s, double t1_s, int64_t tokens = -1,
             double bytes = -1);
   void step_done(int step, int gpu, double t_s);
-  /// Traffic and load metrics of a planned step (computed before it is simulated).
-  void plan_metrics(const StepPlan& plan);
+  /// Metrics of a step's admitted batch (before it is simulated).
+  void step_metrics(const StepPlan& plan);
+  /// Traffic and load metrics of one planned MoE layer of a micro-batch, in any order.
+  void layer_metrics(int step, int micro, int moe_layer, const LayerTraffic& lt);
 
   struct Summary {
     double tpot_mean_s = 0, tpot_p50_s = 0, tpot_p99_s = 0, tpot_max_s = 0;
@@ -91,8 +93,11 @@ private:
     double batch_tokens = 0;
     double dispatch_intra_tokens = 0, dispatch_inter_tokens = 0;
     double pairs_total = 0, pairs_local_gpu = 0, pairs_local_node = 0;
-    double load_ratio_sum = 0; ///< sum over MoE layers and micro-batches of max/mean expert pairs per GPU
-    int load_ratio_n = 0;
+    /// [micro-batch][MoE layer] max/mean expert pairs per GPU, -1 where the layer computed nothing; summed in this
+    /// order whatever the order layers were planned in
+    std::vector<double> load_ratio;
+    double load_ratio_sum() const;
+    int load_ratio_n() const;
     double max_message_tokens = 0;
   };
   size_t idx(int step, int layer, int kind) const
@@ -104,8 +109,8 @@ private:
   std::vector<double> head_;      ///< [step] LM head time summed over GPUs
   std::vector<double> step_end_;  ///< [step] max over GPUs
   std::vector<StepMetrics> metrics_;
-  std::vector<std::vector<double>> matrices_; ///< kept dispatch byte matrices, G x G each
-  std::vector<std::pair<int, int>> matrix_keys_; ///< (step, moe layer index)
+  /// kept dispatch byte matrices, G x G each, micro-batches summed: (step, moe layer index) -> matrix
+  std::map<std::pair<int, int>, std::vector<double>> matrices_;
   std::vector<TimelineSpan> timeline_;
   std::vector<double> layer_intra_tokens_; ///< [moe layer] dispatch token copies inside nodes, summed over steps
   std::vector<double> layer_inter_tokens_; ///< [moe layer] dispatch token copies across nodes, summed over steps

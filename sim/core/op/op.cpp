@@ -364,7 +364,7 @@ OpPlanner::OpPlanner(LayerTraffic layer, OpKind kind) : layer_(std::move(layer))
     std::fill(layer_.expert_time_s.begin(), layer_.expert_time_s.end(), 0.0);
 }
 
-StepPlan OpPlanner::next_step()
+StepPlan OpPlanner::begin_step()
 {
   const int G = static_cast<int>(layer_.expert_time_s.size());
   StepPlan plan;
@@ -374,7 +374,6 @@ StepPlan OpPlanner::next_step()
   mp.moe_pre_s.assign(G, 0.0);
   mp.dense_layer_s.assign(G, 0.0);
   mp.lm_head_s.assign(G, 0.0);
-  mp.layers.push_back(layer_);
   plan.micro.push_back(std::move(mp));
   return plan;
 }

@@ -74,8 +74,10 @@ ModelSpec op_model(int hidden, int expert_ffn, int top_k, int experts, const std
 class OpPlanner final : public StepSource {
 public:
   OpPlanner(LayerTraffic layer, OpKind kind);
-  StepPlan next_step() override;
+  StepPlan begin_step() override;
+  LayerTraffic plan_layer(const StepPlan&, int, int) override { return layer_; }
   int micro_batches() const override { return 1; }
+  int moe_layers() const override { return 1; }
 
 private:
   LayerTraffic layer_;
