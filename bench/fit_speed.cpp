@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <sys/resource.h>
 
@@ -23,7 +24,7 @@ int main(int argc, char** argv)
     return 2;
   }
   const int R = std::stoi(argv[1]), T = std::stoi(argv[2]);
-  std::vector<std::string> policies{"eplb", "activation", "coactivation", "signature"};
+  std::vector<std::string> policies{"eplb", "activation", "coactivation", "signature", "joint", "locality"};
   if (argc > 3)
     policies.assign(argv + 3, argv + argc);
   ModelSpec m = load_model_spec(std::string(MOESIM_DATA_DIR) + "/data/models/DeepSeek-V3/config.json");
@@ -72,14 +73,17 @@ int main(int argc, char** argv)
   std::vector<int32_t> fit(R);
   std::iota(fit.begin(), fit.end(), 0);
   std::printf("trace: %d requests x %d tokens x %d layers x top-%d built in %.1f s\n", R, T, L, k, build_s);
+  Placement last; // the placement fitted last: `locality` scores nodes under it
   for (const auto& name : policies) {
     const auto s0 = std::chrono::steady_clock::now();
-    if (name == "signature") {
-      GroupingContext ctx{c, t, fit, 64, 1, &m, &fit, 16, 0};
+    if (name == "signature" || name == "locality") {
+      GroupingContext ctx{c, t, fit, 64, 1, &m, &fit, 16, 0, &last};
+      if (name == "locality" && last.replicas.empty())
+        throw std::runtime_error("locality needs a placement fitted before it in the list");
       GroupingRegistry::instance().get(name, "grouping").fn(ctx);
     } else {
       PlacementContext ctx{m, c, t, fit, 1, 1, 0, 16};
-      PlacementRegistry::instance().get(name, "placement").fn(ctx);
+      last = PlacementRegistry::instance().get(name, "placement").fn(ctx);
     }
     std::printf("%-13s fitted in %6.1f s\n", name.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count());

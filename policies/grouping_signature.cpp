@@ -21,16 +21,19 @@ Grouping group_signature(const GroupingContext& ctx)
   const auto clusters = policy::fit_activation_clusters(ctx.trace, *ctx.fit_requests, ctx.clusters, N, ctx.seed);
   const size_t n = ctx.requests.size();
   int64_t from_prefill = 0;
-  const auto nodes = policy::assign_by_signature(ctx.trace, ctx.requests, clusters, N, ctx.signature_tokens, &from_prefill);
+  std::vector<int32_t> read;
+  const auto nodes =
+      policy::assign_by_signature(ctx.trace, ctx.requests, clusters, N, ctx.signature_tokens, &from_prefill, &read);
   Grouping g;
   g.gpu_of_request.assign(ctx.trace.requests.size(), -1);
+  g.read_tokens.assign(ctx.trace.requests.size(), 0);
   policy::NodeDealer dealer(ctx.cluster);
   for (size_t i = 0; i < n; ++i) {
     const int32_t r = ctx.requests[i];
     g.gpu_of_request[r] = dealer.deal(nodes[i], ctx.trace.requests[r].token_count);
+    g.read_tokens[r] = read[i];
   }
-  g.note = "signature from prefill activations for " + std::to_string(from_prefill) + " requests, from the first " +
-           std::to_string(ctx.signature_tokens) + " tokens for " + std::to_string(static_cast<int64_t>(n) - from_prefill);
+  g.note = policy::signature_note(from_prefill, static_cast<int64_t>(n) - from_prefill, ctx.signature_tokens);
   return g;
 }
 

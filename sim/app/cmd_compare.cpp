@@ -14,6 +14,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -39,6 +41,7 @@ struct CompareOpts {
   std::string dispatch_dtype = "fp8";
   std::string a2a_kernel = "deepep-ll";
   std::string comm = "fast";
+  bool oracle = false; ///< add the oracle:oracle bound at every redundancy and report each row's share of its gain
 };
 
 struct Row {
@@ -158,6 +161,17 @@ int compare(CompareOpts& o)
           if (!is_baseline(p, g, r) && !(r > 0 && (p == "linear" || p == "round_robin")))
             rows.emplace_back(p, g, r);
   }
+  if (o.oracle) {
+    std::vector<int> reds;
+    for (const auto& r : rows)
+      if (std::find(reds.begin(), reds.end(), r.redundant) == reds.end())
+        reds.push_back(r.redundant);
+    for (int red : reds)
+      if (std::none_of(rows.begin(), rows.end(), [&](const Row& r) {
+            return r.placement == "oracle" && r.grouping == "oracle" && r.redundant == red;
+          }))
+        rows.emplace_back("oracle", "oracle", red);
+  }
   const auto tmp = std::filesystem::temp_directory_path() / ("moesim-compare-" + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp);
   // Every row runs on the same platform, model and trace: hash them once for all.
@@ -210,17 +224,35 @@ int compare(CompareOpts& o)
   const Row& base = rows[0];
   if (!base.ok)
     throw InputError(o.trace, "", "the baseline run failed: " + base.error);
-  std::printf("%-13s %-12s %3s  %14s %8s  %9s %8s  %10s %8s  %7s\n", "placement", "grouping", "red", "inter-node/step",
-              "change", "load max/mean", "change", "TPOT", "change", "node-loc");
-  for (const auto& r : rows) {
+  // Share of the oracle's inter-node reduction (same redundancy), NaN without an oracle row or gain.
+  std::vector<double> share(rows.size(), std::nan(""));
+  if (o.oracle)
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (const auto& q : rows)
+        if (rows[i].ok && q.ok && q.placement == "oracle" && q.grouping == "oracle" && q.redundant == rows[i].redundant &&
+            base.inter - q.inter > 0)
+          share[i] = (base.inter - rows[i].inter) / (base.inter - q.inter);
+  std::printf("%-13s %-12s %3s  %14s %8s  %9s %8s  %10s %8s  %7s%s\n", "placement", "grouping", "red", "inter-node/step",
+              "change", "load max/mean", "change", "TPOT", "change", "node-loc", o.oracle ? "  of oracle" : "");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
     if (!r.ok) {
       std::printf("%-13s %-12s %3d  failed: %s\n", r.placement.c_str(), r.grouping.c_str(), r.redundant, r.error.c_str());
       continue;
     }
-    std::printf("%-13s %-12s %3d  %11.2f MB %8s  %13.3f %8s  %7.3f ms %8s  %6.1f%%\n", r.placement.c_str(),
+    char of_oracle[32] = "";
+    if (o.oracle && std::isnan(share[i]))
+      std::snprintf(of_oracle, sizeof of_oracle, "  %9s", "n/a");
+    else if (o.oracle)
+      std::snprintf(of_oracle, sizeof of_oracle, "  %8.0f%%", 100 * share[i]);
+    std::printf("%-13s %-12s %3d  %11.2f MB %8s  %13.3f %8s  %7.3f ms %8s  %6.1f%%%s\n", r.placement.c_str(),
                 r.grouping.c_str(), r.redundant, r.inter / 1e6, pct(r.inter, base.inter).c_str(), r.load,
-                pct(r.load, base.load).c_str(), r.tpot * 1e3, pct(r.tpot, base.tpot).c_str(), 100 * r.loc_node);
+                pct(r.load, base.load).c_str(), r.tpot * 1e3, pct(r.tpot, base.tpot).c_str(), 100 * r.loc_node,
+                of_oracle);
   }
+  if (o.oracle)
+    std::printf("of oracle: the row's inter-node reduction as a share of the oracle's at the same redundancy (the "
+                "joint fit on the served split itself, in-sample: a bound found by the same method, not a proof)\n");
   if (!o.out.empty()) {
     AtomicFile out(o.out);
     {
@@ -285,6 +317,7 @@ int compare(CompareOpts& o)
       t.add_double("inter_change_vs_baseline", &dinter);
       t.add_double("load_change_vs_baseline", &dload);
       t.add_double("tpot_change_vs_baseline", &dtpot);
+      t.add_double("share_of_oracle_gain", &share); // NaN without --oracle
       t.write(root, "rows");
       h5::write_dataset(root, "layer_dispatch_inter_bytes", per_layer, {rows.size(), L});
     }
@@ -326,6 +359,9 @@ void add_compare(CLI::App& app, Action& action)
   cmd->add_option("--comm", o->comm, "all-to-all model: fast or exact")->capture_default_str()
       ->check(CLI::IsMember({"fast", "exact"}));
   cmd->add_option("-j,--jobs", o->jobs, "simulations in parallel")->capture_default_str();
+  cmd->add_flag("--oracle", o->oracle,
+                "add the oracle bound (placement and grouping oracle: the joint fit on the served split itself) at "
+                "every redundancy and print each row's share of its inter-node reduction");
   cmd->add_option("-o,--out", o->out, "HDF5 file for the table");
   add_choices(*cmd, {{"--placements", registry_names(PlacementRegistry::instance())},
                      {"--groupings", registry_names(GroupingRegistry::instance())},

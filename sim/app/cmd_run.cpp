@@ -105,11 +105,12 @@ int run(RunOpts& o)
   const RequestSplit split = split_requests(trace, spec.train_fraction, spec.seed);
   const Placement placement = placement_entry.fn(PlacementContext{
       model, cluster, trace, split.fit, spec.redundant_experts(cluster.num_gpus()), spec.seed, spec.clusters, spec.signature_tokens,
-      spec.gpu_balance});
+      spec.gpu_balance, &split.serve});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
   check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts(cluster.num_gpus()));
   const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
-                                                              &model, &split.fit, spec.signature_tokens, spec.clusters});
+                                                              &model, &split.fit, spec.signature_tokens, spec.clusters,
+                                                              &placement});
   if (spec.train_fraction > 0)
     spdlog::info("split: policies fitted on {} requests, {} held-out requests served", split.fit.size(),
                  split.serve.size());

@@ -214,3 +214,53 @@ TEST_CASE("Train/test split is stratified by label, seeded and disjoint")
   CHECK(none.serve == none.fit);
   CHECK_THROWS_WITH(split_requests(t, 1.0, 1), "--train-fraction must be in [0, 1)");
 }
+
+TEST_CASE("joint + locality: two families end fully node-local; the signature tokens are not replayed")
+{
+  ModelSpec m = test::tiny_model(2, 16, 2);
+  const Trace t = two_families(m, 12, 40); // teacher-forced (no decode phase): signatures read replayed tokens
+  Cluster c = Cluster::uniform(2, 2, h100_sxm());
+  const auto fit = all(t);
+  Placement p = place("joint", m, c, t, fit);
+  GroupingContext gctx{c, t, fit, 4, 1, &m, &fit, 8, 0, &p};
+  Grouping g = GroupingRegistry::instance().get("locality", "grouping").fn(gctx);
+  std::set<int> node_of_family[2];
+  for (size_t r = 0; r < t.requests.size(); ++r) {
+    node_of_family[t.requests[r].label].insert(c.node_of(g.gpu_of_request[r]));
+    CHECK(g.read_tokens[r] == 8); // --signature-tokens 8, all but the last token at most
+  }
+  CHECK(node_of_family[0].size() == 1);
+  CHECK(node_of_family[1].size() == 1);
+  CHECK(*node_of_family[0].begin() != *node_of_family[1].begin());
+  ComputeModel cm(m, ComputeParams{});
+  BatchScheduler s(t, g, 4, 4, ReplayPhase::All, 1);
+  DecodePlanner planner(t, m, c, p, cm, s, 1, KernelSetup::make("nccl", {}, "fp8", 24, "test"));
+  for (int step = 0; step < 40; ++step) {
+    const StepPlan plan = planner.next_step();
+    for (int gpu = 0; gpu < 4; ++gpu)
+      for (int64_t tok : plan.micro[0].gpu_tokens[gpu]) // never one of the 8 tokens the grouping read
+        CHECK(tok - t.requests[t.token_request[tok]].token_offset >= 8);
+    for (const auto& lt : plan.micro[0].layers)
+      CHECK(lt.pairs_local_node == lt.pairs_total);
+  }
+}
+
+TEST_CASE("oracle: fitted on the served split, refused without one; its grouping knows every token")
+{
+  ModelSpec m = test::tiny_model(2, 16, 2);
+  const Trace t = two_families(m, 12, 40);
+  Cluster c = Cluster::uniform(2, 2, h100_sxm());
+  const auto served = all(t);
+  const std::vector<int32_t> none;
+  PlacementContext bad{m, c, t, none, 0, 1, 0, 8};
+  CHECK_THROWS_AS(PlacementRegistry::instance().get("oracle", "placement").fn(bad), UsageError);
+  PlacementContext ctx{m, c, t, none, 0, 1, 0, 8, 1.5, &served};
+  const Placement p = PlacementRegistry::instance().get("oracle", "placement").fn(ctx);
+  p.validate(m.num_moe_layers(), m.num_routed_experts, c.num_gpus(), "oracle");
+  GroupingContext gctx{c, t, served, 4, 1, &m, &none, 8, 0, &p};
+  const Grouping g = GroupingRegistry::instance().get("oracle", "grouping").fn(gctx);
+  CHECK(g.read_tokens.empty()); // a bound: it replays everything
+  for (size_t r = 0; r < t.requests.size(); ++r)
+    CHECK(c.node_of(g.gpu_of_request[r]) == c.node_of(g.gpu_of_request[r % 2]));
+  CHECK(c.node_of(g.gpu_of_request[0]) != c.node_of(g.gpu_of_request[1]));
+}

@@ -89,9 +89,12 @@ BatchScheduler::BatchScheduler(const Trace& trace, const Grouping& grouping, int
     throw UsageError("--replay decode: the trace has no decode-phase tokens (use --replay all)");
   decode_only_ = phase == ReplayPhase::Decode || (phase == ReplayPhase::Auto && has_decode);
   eligible_.resize(trace.requests.size());
+  if (!grouping.read_tokens.empty() && grouping.read_tokens.size() != trace.requests.size())
+    throw InternalError("grouping's read tokens do not match the trace");
   for (size_t r = 0; r < trace.requests.size(); ++r) {
     const auto& q = trace.requests[r];
-    for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t)
+    const int64_t first = q.token_offset + (grouping.read_tokens.empty() ? 0 : grouping.read_tokens[r]);
+    for (int64_t t = first; t < q.token_offset + q.token_count; ++t)
       if (!decode_only_ || trace.token_phase[t] == static_cast<uint8_t>(Phase::Decode))
         eligible_[r].push_back(t);
   }

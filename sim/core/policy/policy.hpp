@@ -32,12 +32,17 @@ struct PlacementContext {
   int signature_tokens = 32;                  ///< see GroupingContext
   /// `activation`: largest routed-expert load of a GPU, x the layer's mean over all GPUs, accepted to save copies
   double gpu_balance = 1.5;
+  /// The served (held-out) split: only the `oracle` bound reads it (it fits on what it is judged on)
+  const std::vector<int32_t>* serve_requests = nullptr;
 };
 
 /// Which GPU (attention data-parallel rank) each request joins.
 struct Grouping {
   std::vector<int> gpu_of_request; ///< [request] -> GPU rank, or -1 for requests not served
   std::string note;                ///< how it was decided, shown to the user (e.g. what signature was used)
+  /// [request] leading tokens the grouping read to decide (a signature from tokens the run would replay): they are
+  /// not replayed, since a server has served them before it could classify the request. Empty = none.
+  std::vector<int32_t> read_tokens;
 };
 
 struct GroupingContext {
@@ -50,6 +55,7 @@ struct GroupingContext {
   const std::vector<int32_t>* fit_requests = nullptr; ///< training split (same as the placement's)
   int signature_tokens = 32;                 ///< tokens a request is classified from when it has no prefill
   int clusters = 0;                          ///< k of the activation clustering (0 = nodes)
+  const Placement* placement = nullptr;      ///< the run's placement (groupings that score nodes by it)
 };
 
 using PlacementFn = std::function<Placement(const PlacementContext&)>;

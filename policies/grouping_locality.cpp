@@ -1,0 +1,54 @@
+// `locality`: each served request, in arrival order, joins the node that holds copies of the most of its
+// signature's token-expert pairs under the run's placement (its prefill, or where it has none its first
+// --signature-tokens tokens, which are then not replayed), among the nodes with room: a node takes requests while
+// it holds less than an equal share of the served tokens (ties: the node with fewer tokens). Inside the node it joins the GPU with the
+// fewest tokens. Works with any placement; `joint` is fitted for it (docs/policies.md).
+#include "algorithms/gpu_packing.hpp"
+#include "algorithms/joint_fit.hpp"
+#include "algorithms/signature.hpp"
+#include "core/io/errors.hpp"
+#include "core/policy/policy.hpp"
+
+#include <algorithm>
+
+namespace moesim {
+namespace {
+
+Grouping group_locality(const GroupingContext& ctx)
+{
+  if (!ctx.placement)
+    throw InternalError("the locality grouping needs the run's placement");
+  const Trace& trace = ctx.trace;
+  const int N = ctx.cluster.num_nodes();
+  const bool has_decode = trace.count_phase(Phase::Decode) > 0;
+  const policy::CopyNodes copies(*ctx.placement, trace.num_experts, ctx.cluster.gpus_per_node());
+  Grouping g;
+  g.gpu_of_request.assign(trace.requests.size(), -1);
+  g.read_tokens.assign(trace.requests.size(), 0);
+  std::vector<std::vector<double>> score(ctx.requests.size(), std::vector<double>(N, 0.0));
+  std::vector<int64_t> w;
+  int64_t from_prefill = 0;
+  for (size_t i = 0; i < ctx.requests.size(); ++i) {
+    const int32_t r = ctx.requests[i];
+    from_prefill += policy::signature_from_prefill(trace, r, has_decode);
+    g.read_tokens[r] = policy::signature_scores(trace, r, has_decode, ctx.signature_tokens, copies, score[i]);
+    w.push_back(trace.requests[r].token_count);
+  }
+  const auto nodes = policy::online_assignment(score, w, N);
+  policy::NodeDealer dealer(ctx.cluster);
+  for (size_t i = 0; i < ctx.requests.size(); ++i)
+    g.gpu_of_request[ctx.requests[i]] = dealer.deal(nodes[i], w[i]);
+  g.note = policy::signature_note(from_prefill, static_cast<int64_t>(ctx.requests.size()) - from_prefill,
+                                  ctx.signature_tokens) +
+           "; node = most signature pairs with a local copy under the placement";
+  return g;
+}
+
+const bool registered = GroupingRegistry::instance().add(
+    "locality",
+    "to the node holding the most of the request's signature (prefill, or first tokens) under the run's placement "
+    "(balanced tokens per node); fitted for by placement joint",
+    group_locality);
+
+} // namespace
+} // namespace moesim
