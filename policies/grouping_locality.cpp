@@ -34,7 +34,19 @@ Grouping group_locality(const GroupingContext& ctx)
     g.read_tokens[r] = policy::signature_scores(trace, r, has_decode, ctx.signature_tokens, copies, score[i]);
     w.push_back(trace.requests[r].token_count);
   }
-  const auto nodes = policy::online_assignment(score, w, N);
+  // Prices from the fitting split's signatures, which a server has seen before these requests arrive.
+  std::vector<double> prices(N, 0.0);
+  if (ctx.fit_requests && !ctx.fit_requests->empty()) {
+    std::vector<std::vector<double>> fit_score(ctx.fit_requests->size(), std::vector<double>(N, 0.0));
+    std::vector<int64_t> fit_w;
+    for (size_t i = 0; i < ctx.fit_requests->size(); ++i) {
+      const int32_t r = (*ctx.fit_requests)[i];
+      policy::signature_scores(trace, r, has_decode, ctx.signature_tokens, copies, fit_score[i]);
+      fit_w.push_back(trace.requests[r].token_count);
+    }
+    prices = policy::balancing_prices(fit_score, fit_w, N);
+  }
+  const auto nodes = policy::online_assignment(score, w, N, prices);
   policy::NodeDealer dealer(ctx.cluster);
   for (size_t i = 0; i < ctx.requests.size(); ++i)
     g.gpu_of_request[ctx.requests[i]] = dealer.deal(nodes[i], w[i]);

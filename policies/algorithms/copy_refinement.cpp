@@ -20,7 +20,7 @@ std::vector<CopySets> remote_copy_sets(const Trace& trace, const std::vector<std
       for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t) {
         if (t % stride != 0)
           continue;
-        const uint16_t* ex = trace.experts_of(t, l);
+        const ExpertIds ex = trace.experts_of(t, l);
         for (int j = 0; j < trace.top_k; ++j) {
           const int n = node_of[ex[j]];
           if (n == src || bit[ex[j]] >= kCopySetExperts)

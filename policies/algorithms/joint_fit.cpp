@@ -9,6 +9,7 @@
 #include "core/io/errors.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -19,6 +20,9 @@ namespace {
 constexpr int kMaxIterations = 12;
 /// Relative growth of the local pairs below which the alternation stops.
 constexpr double kMinGain = 1e-4;
+/// Subgradient steps and first step size of balancing_prices (shares are in [0, 1]).
+constexpr int kPriceIterations = 200;
+constexpr double kPriceStep = 0.05;
 /// Requests the alternation runs on at most (a seeded sample beyond): bounds the fit at scale (bench/fit_speed.sh).
 constexpr size_t kMaxAlternationRequests = 16384;
 
@@ -44,7 +48,7 @@ void for_served_pairs(const Trace& trace, const std::vector<int32_t>& requests, 
       if (!serves_token(trace, t, has_decode))
         continue;
       for (int l = 0; l < L; ++l) {
-        const uint16_t* ex = trace.experts_of(t, l);
+        const ExpertIds ex = trace.experts_of(t, l);
         for (int j = 0; j < k; ++j)
           fn(i, l, ex[j]);
       }
@@ -104,7 +108,7 @@ std::vector<int> assign_requests(const Trace& trace, const std::vector<int32_t>&
   std::vector<std::vector<double>> sig(requests.size(), std::vector<double>(nodes, 0.0));
   for (size_t i = 0; i < requests.size(); ++i)
     signature_scores(trace, requests[i], has_decode, signature_tokens, copies, sig[i]);
-  return online_assignment(sig, w, nodes);
+  return online_assignment(sig, w, nodes, balancing_prices(sig, w, nodes));
 }
 
 JointFit alternate(const Trace& trace, const std::vector<int32_t>& requests, int nodes,
@@ -199,19 +203,69 @@ std::vector<int> balanced_assignment(const std::vector<std::vector<double>>& sco
   return node;
 }
 
+namespace {
+
+/// share[i][n] = score[i][n] / sum over nodes (0 where the request scores nothing).
+std::vector<std::vector<double>> shares_of(const std::vector<std::vector<double>>& score)
+{
+  auto s = score;
+  for (auto& row : s) {
+    const double sum = std::accumulate(row.begin(), row.end(), 0.0);
+    for (double& x : row)
+      x = sum > 0 ? x / sum : 0.0;
+  }
+  return s;
+}
+
+} // namespace
+
+std::vector<double> balancing_prices(const std::vector<std::vector<double>>& score, const std::vector<int64_t>& weight,
+                                     int nodes)
+{
+  const auto share = shares_of(score);
+  const double total = static_cast<double>(std::accumulate(weight.begin(), weight.end(), int64_t{0}));
+  std::vector<double> price(nodes, 0.0), best = price, load(nodes);
+  if (total <= 0 || nodes < 2)
+    return price;
+  double best_over = 1e300;
+  for (int it = 0; it < kPriceIterations; ++it) {
+    std::fill(load.begin(), load.end(), 0.0);
+    for (size_t i = 0; i < share.size(); ++i) {
+      int pick = 0;
+      for (int n = 1; n < nodes; ++n)
+        if (share[i][n] - price[n] > share[i][pick] - price[pick])
+          pick = n;
+      load[pick] += static_cast<double>(weight[i]);
+    }
+    double over = 0; // the largest load against the equal share
+    for (int n = 0; n < nodes; ++n)
+      over = std::max(over, load[n] * nodes / total);
+    if (over < best_over) {
+      best_over = over;
+      best = price;
+    }
+    const double step = kPriceStep / std::sqrt(1.0 + it);
+    for (int n = 0; n < nodes; ++n)
+      price[n] += step * (load[n] * nodes / total - 1.0);
+  }
+  return best;
+}
+
 std::vector<int> online_assignment(const std::vector<std::vector<double>>& score, const std::vector<int64_t>& weight,
-                                   int nodes)
+                                   int nodes, const std::vector<double>& prices)
 {
   const int64_t total = std::accumulate(weight.begin(), weight.end(), int64_t{0});
   const int64_t cap = (total + nodes - 1) / nodes;
+  const auto share = shares_of(score);
   std::vector<int64_t> used(nodes, 0);
   std::vector<int> node(score.size(), 0);
   for (size_t i = 0; i < score.size(); ++i) {
     int pick = -1;
+    const auto value = [&](int n) { return share[i][n] - prices[n]; };
     for (int n = 0; n < nodes; ++n) {
       if (used[n] >= cap)
         continue;
-      if (pick < 0 || score[i][n] > score[i][pick] || (score[i][n] == score[i][pick] && used[n] < used[pick]))
+      if (pick < 0 || value(n) > value(pick) || (value(n) == value(pick) && used[n] < used[pick]))
         pick = n;
     }
     if (pick < 0) // every node is full (requests larger than the share): the emptiest
@@ -326,7 +380,7 @@ CopyNodes::CopyNodes(const Placement& placement, int num_experts, int gpus_per_n
 void CopyNodes::add_token(const Trace& trace, int64_t t, std::vector<double>& score) const
 {
   for (int l = 0; l < trace.num_layers(); ++l) {
-    const uint16_t* ex = trace.experts_of(t, l);
+    const ExpertIds ex = trace.experts_of(t, l);
     const int32_t* b = begin_.data() + static_cast<size_t>(l) * E_;
     for (int j = 0; j < trace.top_k; ++j)
       for (int32_t i = b[ex[j]]; i < b[ex[j] + 1]; ++i)

@@ -57,9 +57,17 @@ Placement place_by_joint_fit(const PlacementContext& ctx, const std::vector<int3
 /// of the requests' tokens (`weight`). Returns the node of each request.
 std::vector<int> balanced_assignment(const std::vector<std::vector<double>>& score, const std::vector<int64_t>& weight,
                                      int nodes);
-/// The same rule online: requests in the given order each take their best node with room (ties: fewer tokens).
+/// Node prices for the online rule, from requests seen before (the fitting split): with share[i][n] = score[i][n]
+/// / sum over nodes, a request choosing the node of largest share - price[n] leaves every node near its equal share
+/// of the tokens. Found by subgradient steps on the nodes' overload. Without prices an online rule fills the node
+/// every request slightly prefers (the one with the hot experts) with whoever comes first, and a trace whose requests
+/// arrive sorted by task then splits by arrival, not by experts.
+std::vector<double> balancing_prices(const std::vector<std::vector<double>>& score, const std::vector<int64_t>& weight,
+                                     int nodes);
+/// The online rule: requests in the given order each take the node of largest share - price among the nodes that
+/// hold less than an equal share of the tokens (ties: fewer tokens).
 std::vector<int> online_assignment(const std::vector<std::vector<double>>& score, const std::vector<int64_t>& weight,
-                                   int nodes);
+                                   int nodes, const std::vector<double>& prices);
 
 /// Scores request r's signature against every node (adds to score[n] its pairs with a copy on n) and returns the
 /// leading tokens it read from the tokens a run replays (0 for a prefill signature).

@@ -33,7 +33,7 @@ SparseVec activation_vector(const Trace& trace, int32_t request, int max_tokens,
       break;
     ++used;
     for (int l = 0; l < L; ++l) {
-      const uint16_t* ex = trace.experts_of(t, l);
+      const ExpertIds ex = trace.experts_of(t, l);
       for (int j = 0; j < k; ++j) {
         const int i = l * E + ex[j];
         if (dense[i] == 0)

@@ -162,7 +162,79 @@ void lay_out_layer(const PlacementContext& ctx, const SlotLayout& layout, int l,
         ++added;
       }
     }
-    // Balance: copy the expert with the highest load per copy until every slot is used.
+    // Balance, through the replica rule: node n's tokens for e go to e's copies on n (split evenly), else to all of
+    // e's copies. While a slot is free, the most loaded GPU's heaviest expert gets one more copy: on the node that
+    // sends it most of that load (a second copy in a node splits a hot local expert; a copy on a remote node takes
+    // that node's tokens), else wherever a free GPU is least loaded.
+    const auto estimate = [&](std::vector<std::vector<std::pair<int, double>>>* from) {
+      std::fill(gpu_load.begin(), gpu_load.end(), 0.0);
+      std::vector<int> local;
+      for (int e = 0; e < E; ++e)
+        for (int n = 0; n < N; ++n) {
+          const double d = demand[n][l][e];
+          if (d <= 0)
+            continue;
+          local.clear();
+          for (int g : replicas[e])
+            if (g / gpn == n)
+              local.push_back(g);
+          const auto& to = local.empty() ? replicas[e] : local;
+          for (int g : to) {
+            gpu_load[g] += d / static_cast<double>(to.size());
+            if (from)
+              (*from)[g].emplace_back(e * N + n, d / static_cast<double>(to.size()));
+          }
+        }
+    };
+    const auto holds = [&](int g, int e) {
+      return std::find(replicas[e].begin(), replicas[e].end(), g) != replicas[e].end();
+    };
+    std::vector<std::vector<std::pair<int, double>>> from(G);
+    for (;;) {
+      for (auto& f : from)
+        f.clear();
+      estimate(&from);
+      const int hot = static_cast<int>(std::max_element(gpu_load.begin(), gpu_load.end()) - gpu_load.begin());
+      // The hot GPU's load per expert, and per expert the node sending it most.
+      std::vector<double> load_of(E, 0.0), top_share(E, 0.0);
+      std::vector<int> top_node(E, -1);
+      for (auto [key, x] : from[hot]) {
+        const int e = key / N, n = key % N;
+        load_of[e] += x;
+        if (x > top_share[e]) {
+          top_share[e] = x;
+          top_node[e] = n;
+        }
+      }
+      std::vector<int> order;
+      for (int e = 0; e < E; ++e)
+        if (load_of[e] > 0)
+          order.push_back(e);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load_of[a] > load_of[b]; });
+      int pick_e = -1, pick_g = -1;
+      for (int e : order) {
+        int g = least_loaded_free(top_node[e]);
+        if (g >= 0 && holds(g, e))
+          g = -1;
+        if (g < 0) // the node is full: the least loaded free GPU anywhere that does not hold it
+          for (int n = 0; n < N; ++n) {
+            const int c = least_loaded_free(n);
+            if (c >= 0 && !holds(c, e) && (g < 0 || gpu_load[c] < gpu_load[g]))
+              g = c;
+          }
+        if (g >= 0) {
+          pick_e = e;
+          pick_g = g;
+          break;
+        }
+      }
+      if (pick_e < 0)
+        break; // no free slot takes a copy of the hot GPU's experts: the rule below fills what is left
+      replicas[pick_e].push_back(pick_g);
+      ++gpu_used[pick_g];
+    }
+    estimate(nullptr);
+    // Slots left: copy the expert with the highest load per copy.
     std::vector<double> per_copy(E);
     for (;;) {
       for (int e = 0; e < E; ++e)

@@ -20,7 +20,7 @@ std::vector<std::vector<double>> expert_loads(const Trace& trace, const std::vec
     const auto& q = trace.requests[r];
     for (int64_t t = q.token_offset; t < q.token_offset + q.token_count; ++t)
       for (int l = 0; l < L; ++l) {
-        const uint16_t* ex = trace.experts_of(t, l);
+        const ExpertIds ex = trace.experts_of(t, l);
         for (int j = 0; j < k; ++j)
           load[l][ex[j]] += 1;
       }
@@ -42,7 +42,7 @@ std::vector<std::vector<std::vector<double>>> coactivation(const Trace& trace, c
       float* m = flat.data() + static_cast<size_t>(l) * E * E;
       for (auto [b, e] : block)
         for (int64_t t = b; t < e; ++t) {
-          const uint16_t* ex = trace.experts_of(t, l);
+          const ExpertIds ex = trace.experts_of(t, l);
           for (int a = 0; a < k; ++a)
             for (int c = a + 1; c < k; ++c)
               m[static_cast<size_t>(ex[a]) * E + ex[c]] += 1.0f;

@@ -86,7 +86,7 @@ int run_op(const OpOpts& o)
   }
   Trace trace;
   if (spec.routing.kind == OpRouting::Kind::Trace)
-    trace = read_trace(spec.routing.trace_file);
+    trace = read_trace(spec.routing.trace_file, /*with_weights=*/false);
 
   Simulation sim(o.platform);
   const Cluster& cluster = sim.cluster();

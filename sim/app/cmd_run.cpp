@@ -85,14 +85,16 @@ int run(RunOpts& o)
   const bool synthetic = spec.trace_file.rfind("synth:", 0) == 0;
   const Trace trace = [&] {
     if (!synthetic)
-      return read_trace(spec.trace_file);
+      return read_trace(spec.trace_file, /*with_weights=*/false);
     const SynthTraceRequest req = parse_synth_trace(spec.trace_file);
     SynthSpec s = synth_preset(req.preset);
     s.requests = req.requests;
     s.seed = spec.seed;
     spdlog::info("trace {}: synthesizing {} requests of {} (preset {}, seed {})", spec.trace_file, s.requests,
                  model.name, req.preset, s.seed);
-    return synthesize_trace(model, s);
+    Trace t = synthesize_trace(model, s);
+    t.compact();
+    return t;
   }();
   check_trace_matches_model(trace, spec.trace_file, model);
   require_tokens(trace, spec.trace_file);

@@ -176,7 +176,7 @@ DecodePlanner::DecodePlanner(const Trace& trace, const ModelSpec& model, const C
     }
 }
 
-void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, const uint16_t* experts,
+void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, ExpertIds experts,
                                     int k, int src_gpu, const Cluster& cluster, const std::vector<int64_t>& load,
                                     std::vector<int>& dest)
 {
@@ -233,7 +233,7 @@ LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
   for (int g = 0; g < G; ++g) {
     const int node = cluster_.node_of(g), node_first = node * gpn;
     for (int64_t t : tokens[g]) {
-      const uint16_t* ex = trace_.experts_of(t, l);
+      const ExpertIds ex = trace_.experts_of(t, l);
       // choose_replicas' rule over the flat table (tests check the two agree).
       for (int i = 0; i < k; ++i) {
         const int32_t b = rep_begin[ex[i]], e = rep_begin[ex[i] + 1];

@@ -127,7 +127,7 @@ public:
   /// Replica choice for one token's experts on `src_gpu` (exposed for tests): fills `dest` with one GPU per expert.
   /// Rule: a copy on the token's GPU, else on its node, else the copy with the fewest tokens so far in this layer
   /// (ties: lowest rank); `load` holds those counts per GPU for the layer.
-  static void choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, const uint16_t* experts, int k,
+  static void choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, ExpertIds experts, int k,
                               int src_gpu, const Cluster& cluster, const std::vector<int64_t>& load,
                               std::vector<int>& dest);
 

@@ -237,6 +237,17 @@ static void check_declared_size(const Location& loc, const std::string& name, hi
                              std::to_string(static_cast<uint64_t>(stored)) + " bytes of them (truncated or corrupt)");
 }
 
+size_t stored_element_bytes(const Location& loc, const std::string& name)
+{
+  if (!exists(loc, name))
+    return 0;
+  Handle ds(H5Dopen2(loc.id, name.c_str(), H5P_DEFAULT));
+  if (!ds)
+    return 0;
+  Handle type(H5Dget_type(ds.id()));
+  return type ? H5Tget_size(type.id()) : 0;
+}
+
 template <typename T>
 std::vector<T> read_dataset(const Location& loc, const std::string& name, std::vector<hsize_t>& dims)
 {

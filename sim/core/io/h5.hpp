@@ -72,6 +72,8 @@ void write_strings(const Location& loc, const std::string& name, const std::vect
 /// Dataset reading: the shape is returned in dims; InputError (naming file and dataset) on any failure.
 template <typename T>
 std::vector<T> read_dataset(const Location& loc, const std::string& name, std::vector<hsize_t>& dims);
+/// Bytes of one element of the dataset as stored in the file (0 when it does not exist).
+size_t stored_element_bytes(const Location& loc, const std::string& name);
 template <typename T> std::vector<T> read_vector(const Location& loc, const std::string& name)
 {
   std::vector<hsize_t> dims;

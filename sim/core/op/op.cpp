@@ -275,7 +275,7 @@ OpTokens make_op_tokens(const OpSpec& spec, const ModelSpec& model, int sample, 
       const int64_t first = static_cast<int64_t>(sample) * G * T;
       for (int g = 0; g < G; ++g)
         for (int t = 0; t < T; ++t) {
-          const uint16_t* ex = trace->experts_of((first + static_cast<int64_t>(g) * T + t) % n, spec.routing.trace_layer);
+          const ExpertIds ex = trace->experts_of((first + static_cast<int64_t>(g) * T + t) % n, spec.routing.trace_layer);
           for (int j = 0; j < k; ++j)
             out.experts[g][static_cast<size_t>(t) * k + j] = ex[j];
         }

@@ -33,10 +33,15 @@ void Trace::validate(const std::string& file) const
     bad("/tokens", "request, position and phase columns have different lengths (" + std::to_string(T) + ", " +
                        std::to_string(token_position.size()) + ", " + std::to_string(token_phase.size()) + ")");
   const size_t per_token = moe_layers.size() * static_cast<size_t>(top_k);
-  if (experts.size() != T * per_token)
+  const size_t ids = num_expert_ids();
+  if (!experts.empty() && !experts8.empty())
+    bad("/routing/experts", "ids held in both one- and two-byte form");
+  if (!experts8.empty() && num_experts > 256)
+    bad("/routing/experts", "one-byte ids for " + std::to_string(num_experts) + " experts");
+  if (ids != T * per_token)
     bad("/routing/experts", "expected " + std::to_string(T) + " x " + std::to_string(moe_layers.size()) + " x " +
-                                std::to_string(top_k) + " ids, got " + std::to_string(experts.size()));
-  if (!weights.empty() && weights.size() != experts.size())
+                                std::to_string(top_k) + " ids, got " + std::to_string(ids));
+  if (!weights.empty() && weights.size() != ids)
     bad("/routing/weights", "shape differs from /routing/experts");
   int64_t next = 0;
   for (size_t r = 0; r < requests.size(); ++r) {
@@ -66,12 +71,20 @@ void Trace::validate(const std::string& file) const
   }
   if (static_cast<size_t>(next) != T)
     bad("/requests", "requests cover " + std::to_string(next) + " tokens, the trace has " + std::to_string(T));
-  for (size_t i = 0; i < experts.size(); ++i)
-    if (experts[i] >= num_experts) {
+  for (size_t i = 0; i < ids; ++i)
+    if (expert_id(i) >= num_experts) {
       const size_t t = i / per_token, l = (i % per_token) / top_k;
       bad("token " + std::to_string(t) + ", MoE layer " + std::to_string(moe_layers[l]),
-          "expert id " + std::to_string(experts[i]) + " out of range 0.." + std::to_string(num_experts - 1));
+          "expert id " + std::to_string(expert_id(i)) + " out of range 0.." + std::to_string(num_experts - 1));
     }
+}
+
+void Trace::compact()
+{
+  if (num_experts > 256 || experts.empty())
+    return;
+  experts8.assign(experts.begin(), experts.end());
+  std::vector<uint16_t>().swap(experts);
 }
 
 void write_trace(const Trace& trace, const std::string& path)
@@ -120,7 +133,9 @@ void write_trace(const Trace& trace, const std::string& path)
     const std::vector<hsize_t> dims{T, static_cast<hsize_t>(trace.num_layers()), static_cast<hsize_t>(trace.top_k)};
     // Ids fit one byte for up to 256 experts (every bundled model): half the bytes. They are not compressed:
     // routing ids are close to random bytes (deflate saved under 1% of a one-byte layout at 25 MB/s).
-    if (trace.num_experts <= 256)
+    if (!trace.experts8.empty())
+      h5::write_dataset(rt, "experts", trace.experts8, dims, 2048, 0);
+    else if (trace.num_experts <= 256)
       h5::write_dataset(rt, "experts", std::vector<uint8_t>(trace.experts.begin(), trace.experts.end()), dims, 2048, 0);
     else
       h5::write_dataset(rt, "experts", trace.experts, dims, 2048, 0);
@@ -137,7 +152,7 @@ void require_tokens(const Trace& trace, const std::string& file)
                                    " requests and no token: nothing to replay or characterise");
 }
 
-Trace read_trace(const std::string& path)
+Trace read_trace(const std::string& path, bool with_weights)
 {
   h5::File f = h5::File::open_read(path);
   auto root = h5::root(f);
@@ -182,19 +197,25 @@ Trace read_trace(const std::string& path)
 
   auto rt = h5::open_group(root, "routing");
   std::vector<hsize_t> dims;
-  t.experts = h5::read_dataset<uint16_t>(rt, "experts", dims);
+  // One-byte ids on disk are read as such; wider ones are read wide and validated before they are narrowed (a
+  // narrowing read would clip out-of-range ids into valid ones).
+  if (h5::stored_element_bytes(rt, "experts") == 1)
+    t.experts8 = h5::read_dataset<uint8_t>(rt, "experts", dims);
+  else
+    t.experts = h5::read_dataset<uint16_t>(rt, "experts", dims);
   if (dims.size() != 3 || dims[0] != t.token_request.size() || dims[1] != t.moe_layers.size() ||
       dims[2] != static_cast<hsize_t>(t.top_k))
     throw InputError(path, "/routing/experts", "expected shape [tokens=" + std::to_string(t.token_request.size()) +
                                                    ", layers=" + std::to_string(t.moe_layers.size()) +
                                                    ", top_k=" + std::to_string(t.top_k) + "]");
-  if (h5::exists(rt, "weights")) {
+  if (with_weights && h5::exists(rt, "weights")) {
     std::vector<hsize_t> wdims;
     t.weights = h5::read_dataset<float>(rt, "weights", wdims);
     if (wdims != dims)
       throw InputError(path, "/routing/weights", "shape differs from /routing/experts");
   }
   t.validate(path);
+  t.compact();
   return t;
 }
 

@@ -19,6 +19,26 @@ struct TraceRequest {
   int32_t token_count = 0;  ///< tokens of this request (contiguous, ascending position)
 };
 
+/// The top_k expert ids of one token at one MoE layer, stored in one or two bytes each (Trace::compact).
+class ExpertIds {
+public:
+  ExpertIds(const uint16_t* ids) : wide_(ids) {}
+  ExpertIds(const uint8_t* ids) : narrow_(ids) {}
+  int operator[](int i) const { return narrow_ ? narrow_[i] : wide_[i]; }
+  /// The first k ids as a vector (tests, tools).
+  std::vector<int> first(int k) const
+  {
+    std::vector<int> v(k);
+    for (int i = 0; i < k; ++i)
+      v[i] = (*this)[i];
+    return v;
+  }
+
+private:
+  const uint8_t* narrow_ = nullptr;
+  const uint16_t* wide_ = nullptr;
+};
+
 struct Trace {
   static constexpr int kSchemaVersion = 1;
   std::string model_name;
@@ -32,16 +52,32 @@ struct Trace {
   std::vector<int32_t> token_request;  ///< [T] request index of each token
   std::vector<int32_t> token_position; ///< [T] position in the sequence (prompt tokens included)
   std::vector<uint8_t> token_phase;    ///< [T] Phase
-  std::vector<uint16_t> experts;       ///< [T][L][k] expert ids
-  std::vector<float> weights;          ///< [T][L][k] gate weights, or empty when unknown
+  /// [T][L][k] expert ids as built (synthesis, import, tests); compact() moves them into experts8 when every id
+  /// fits one byte, as read_trace does: at 4,096 GPUs a DeepSeek-V3 trace's routing is 0.97 GB in two bytes.
+  std::vector<uint16_t> experts;
+  std::vector<uint8_t> experts8;       ///< [T][L][k] the same ids in one byte each (num_experts <= 256)
+  std::vector<float> weights;          ///< [T][L][k] gate weights, or empty when unknown or not read
 
   int64_t num_tokens() const { return static_cast<int64_t>(token_request.size()); }
   int num_layers() const { return static_cast<int>(moe_layers.size()); }
   /// The top_k expert ids of token t at MoE layer index l.
-  const uint16_t* experts_of(int64_t t, int l) const
+  ExpertIds experts_of(int64_t t, int l) const
   {
-    return experts.data() + (static_cast<size_t>(t) * moe_layers.size() + static_cast<size_t>(l)) * static_cast<size_t>(top_k);
+    const size_t at = (static_cast<size_t>(t) * moe_layers.size() + static_cast<size_t>(l)) * static_cast<size_t>(top_k);
+    if (!experts8.empty())
+      return ExpertIds(experts8.data() + at);
+    return ExpertIds(experts.data() + at);
   }
+  /// Ids stored (either form) and the i-th of them.
+  size_t num_expert_ids() const { return experts8.empty() ? experts.size() : experts8.size(); }
+  int expert_id(size_t i) const { return experts8.empty() ? experts[i] : experts8[i]; }
+  /// Every id in two-byte form, whichever form holds them (tests, tools).
+  std::vector<uint16_t> expert_ids() const
+  {
+    return experts8.empty() ? experts : std::vector<uint16_t>(experts8.begin(), experts8.end());
+  }
+  /// Moves `experts` into experts8 when there are at most 256 experts (call after every id is known valid).
+  void compact();
   int64_t count_phase(Phase p) const;
 
   /// Checks every invariant of the schema; throws InputError naming `file` and the record.
@@ -50,8 +86,9 @@ struct Trace {
 
 /// Writes the trace to HDF5 (chunked, shuffle + deflate). The file is written under a temporary name and renamed.
 void write_trace(const Trace& trace, const std::string& path);
-/// Reads and validates a trace; InputError naming the file and object on any problem.
-Trace read_trace(const std::string& path);
+/// Reads and validates a trace; InputError naming the file and object on any problem. Ids are kept in one byte when
+/// they fit (Trace::compact); gate weights are read only when asked for (a run does not use them).
+Trace read_trace(const std::string& path, bool with_weights = true);
 /// Throws InputError when the trace was not recorded for this model (experts, top-k, MoE layer ids).
 void check_trace_matches_model(const Trace& trace, const std::string& trace_file, const ModelSpec& model);
 

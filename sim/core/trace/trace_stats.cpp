@@ -145,7 +145,7 @@ TokenCounts count_tokens(const Trace& t, const TraceStatsOptions& opt, TraceStat
       if (w >= 0)
         s.window_tokens[w] += 1;
       for (int l = 0; l < L; ++l) {
-        const uint16_t* ex = t.experts_of(tok, l);
+        const ExpertIds ex = t.experts_of(tok, l);
         for (int j = 0; j < K; ++j) {
           const size_t i = static_cast<size_t>(l) * E + ex[j];
           s.load[i] += 1;
@@ -180,7 +180,7 @@ void prefill_decode_correlation(const Trace& t, std::vector<double>& corr_sum, s
       (is_dec ? has_dec : has_pre) = true;
       auto& v = is_dec ? dec : pre;
       for (int l = 0; l < L; ++l) {
-        const uint16_t* ex = t.experts_of(tok, l);
+        const ExpertIds ex = t.experts_of(tok, l);
         for (int j = 0; j < K; ++j)
           v[static_cast<size_t>(l) * E + ex[j]] += 1;
       }
@@ -365,7 +365,7 @@ void signature_feature(const Trace& t, int32_t r, int signature_tokens, std::vec
   const int64_t n = std::min<int64_t>(q.token_count, signature_tokens);
   for (int64_t tok = q.token_offset; tok < q.token_offset + n; ++tok)
     for (int l = 0; l < L; ++l) {
-      const uint16_t* ex = t.experts_of(tok, l);
+      const ExpertIds ex = t.experts_of(tok, l);
       for (int j = 0; j < K; ++j)
         f[static_cast<size_t>(l) * E + ex[j]] += 1;
     }

@@ -38,6 +38,10 @@ TEST_CASE("Balanced and online assignments keep every node within its share of t
   const auto b = policy::balanced_assignment(score, w, 2);
   // Regret order: request 2 (9), request 0 (4), then requests 3 and 1 (1): the last two go to node 1.
   CHECK(b == std::vector<int>{0, 1, 0, 1});
-  const auto o = policy::online_assignment(score, w, 2);
-  CHECK(o == std::vector<int>{0, 0, 1, 1}); // arrival order: the first two fill node 0
+  const auto o = policy::online_assignment(score, w, 2, {0, 0});
+  CHECK(o == std::vector<int>{0, 0, 1, 1}); // without prices, arrival order: the first two fill node 0
+  // With prices learnt on the same requests, a request goes where its share stands out: 0 and 2 lean most to node 0.
+  const auto prices = policy::balancing_prices(score, w, 2);
+  CHECK(prices[0] - prices[1] > 0);
+  CHECK(policy::online_assignment(score, w, 2, prices) == std::vector<int>{0, 1, 0, 1});
 }
