@@ -2,7 +2,8 @@
 # How wall time and memory of one DeepSeek-V3 decode step grow with GPUs and with batch size (docs/performance.md):
 # synthetic skewed routing (trace synth, deepseek-v3 preset), 64 requests per GPU, rail-optimised H100 platforms
 # (8 GPUs per node), the fast all-to-all model; the exact one (SimGrid per-pair) where it runs in minutes.
-# Usage: bash bench/scale.sh [BUILD_DIR] [MAX_GPUS] [OUT_CSV]   (build first: bash .ci/bootstrap.sh)
+# Usage: bash bench/scale.sh [BUILD_DIR] [MAX_GPUS] [OUT_CSV]   (build first: bash .ci/bootstrap.sh; MAX_GPUS 8192
+# takes about 15 minutes and 5 GiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BLD=${1:-build}
@@ -32,7 +33,7 @@ point() { # kind gpus batch comm
 echo "One decode step, 64 requests per GPU (wall = whole moesim run: load, fit, plan, simulate)"
 echo "| GPUs | batch/GPU | comm | wall s | peak RSS MiB | simulated TPOT ms |"
 echo "|---|---|---|---|---|---|"
-for g in 16 32 64 128 256 512 1024 2048 4096; do  # DeepSeek-V3 needs 16+ H100s for its weights
+for g in 16 32 64 128 256 512 1024 2048 4096 8192; do  # DeepSeek-V3 needs 16+ H100s for its weights
   [ "$g" -le "$MAX" ] || break
   point gpus "$g" 64 fast
   [ "$g" -le 32 ] && point gpus "$g" 64 exact
