@@ -3,6 +3,7 @@
 // printed as one table against the linear + round_robin baseline and written to HDF5.
 #include "child_process.hpp"
 #include "commands.hpp"
+#include "core/trace/split.hpp"
 #include "revision.hpp"
 #include "core/comm/a2a_kernel.hpp"
 #include "core/decode/run_spec.hpp"
@@ -35,6 +36,7 @@ struct CompareOpts {
   std::vector<int> redundant{0};
   std::vector<std::string> rows; ///< explicit placement:grouping:redundant rows (replace the product)
   double train_fraction = 0.5;
+  std::string fit_labels; ///< "" = split by train_fraction
   int steps = 32, batch = 32, clusters = 0, signature_tokens = 32, jobs = 1;
   double gpu_balance = 1.5;
   uint64_t seed = 1;
@@ -127,6 +129,8 @@ int compare(CompareOpts& o)
     throw UsageError("-j must be >= 1");
   if (!(o.train_fraction > 0 && o.train_fraction < 1))
     throw UsageError("--train-fraction must be in (0, 1) for compare");
+  if (!o.fit_labels.empty())
+    parse_label_list(o.fit_labels); // UsageError on a malformed list; the rows check the names against the trace
   {
     // The rows' own runs would refuse these; refuse them once, before any row starts.
     RunSpec probe;
@@ -176,8 +180,12 @@ int compare(CompareOpts& o)
   std::filesystem::create_directories(tmp);
   // Every row runs on the same platform, model and trace: hash them once for all.
   share_input_digests({o.platform, o.model, o.trace});
-  spdlog::info("comparing {} configurations on {} ({} steps each, fitted on {:.0f}% of the requests)", rows.size(),
-               o.trace, o.steps, 100 * o.train_fraction);
+  if (o.fit_labels.empty())
+    spdlog::info("comparing {} configurations on {} ({} steps each, fitted on {:.0f}% of the requests)", rows.size(),
+                 o.trace, o.steps, 100 * o.train_fraction);
+  else
+    spdlog::info("comparing {} configurations on {} ({} steps each, fitted on labels {}, judged on the others)",
+                 rows.size(), o.trace, o.steps, o.fit_labels);
   size_t next = 0, done = 0, running = 0;
   auto launch = [&](Row& r, size_t i) {
     r.result_file = (tmp / ("row" + std::to_string(i) + ".h5")).string();
@@ -185,7 +193,8 @@ int compare(CompareOpts& o)
     std::vector<std::string> args{"run", "--platform", o.platform, "--model", o.model, "--trace", o.trace,
                                   "--placement", r.placement, "--grouping", r.grouping,
                                   "--redundant-experts", std::to_string(r.redundant),
-                                  "--train-fraction", std::to_string(o.train_fraction),
+                                  o.fit_labels.empty() ? "--train-fraction" : "--fit-labels",
+                                  o.fit_labels.empty() ? std::to_string(o.train_fraction) : o.fit_labels,
                                   "--steps", std::to_string(o.steps), "--batch-per-gpu", std::to_string(o.batch),
                                   "--seed", std::to_string(o.seed), "--clusters", std::to_string(o.clusters),
                                   "--signature-tokens", std::to_string(o.signature_tokens),
@@ -264,7 +273,8 @@ int compare(CompareOpts& o)
       h5::write_attr(root, "platform", o.platform);
       h5::write_attr(root, "model", o.model);
       h5::write_attr(root, "trace", o.trace);
-      h5::write_attr(root, "train_fraction", o.train_fraction);
+      h5::write_attr(root, "train_fraction", o.fit_labels.empty() ? o.train_fraction : 0.0);
+      h5::write_attr(root, "fit_labels", o.fit_labels);
       h5::write_attr(root, "gpu_balance", o.gpu_balance);
       h5::write_attr(root, "steps", int64_t{o.steps});
       h5::write_attr(root, "seed", static_cast<int64_t>(o.seed));
@@ -345,7 +355,11 @@ void add_compare(CLI::App& app, Action& action)
   cmd->add_option("--rows", o->rows, "explicit rows placement:grouping:redundant (comma separated) instead of the "
                                      "product of --placements, --groupings and --redundant-experts")
       ->delimiter(',');
-  cmd->add_option("--train-fraction", o->train_fraction, "share of requests to fit on")->capture_default_str();
+  auto* tf = cmd->add_option("--train-fraction", o->train_fraction, "share of requests to fit on")->capture_default_str();
+  cmd->add_option("--fit-labels", o->fit_labels,
+                  "fit on the requests of these labels (comma-separated) and judge on the other labels' requests, "
+                  "instead of --train-fraction: a fit carried over to another task family")
+      ->excludes(tf);
   cmd->add_option("--steps", o->steps, "decode steps per configuration")->capture_default_str();
   cmd->add_option("--batch-per-gpu", o->batch, "decode requests per GPU")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed (split, clustering, admission)")->capture_default_str();

@@ -4,6 +4,7 @@
 #include "core/compute/compute_model.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/recorder.hpp"
+#include "core/decode/refit.hpp"
 #include "core/decode/run_spec.hpp"
 #include "core/io/errors.hpp"
 #include "core/io/sha256.hpp"
@@ -104,7 +105,9 @@ int run(RunOpts& o)
   Simulation sim(spec.platform_file);
   const Cluster& cluster = sim.cluster();
 
-  const RequestSplit split = split_requests(trace, spec.train_fraction, spec.seed);
+  const RequestSplit split = spec.fit_labels.empty()
+                                 ? split_requests(trace, spec.train_fraction, spec.seed)
+                                 : split_by_labels(trace, parse_label_list(spec.fit_labels), spec.trace_file);
   const Placement placement = placement_entry.fn(PlacementContext{
       model, cluster, trace, split.fit, spec.redundant_experts(cluster.num_gpus()), spec.seed, spec.clusters, spec.signature_tokens,
       spec.gpu_balance, &split.serve});
@@ -113,7 +116,10 @@ int run(RunOpts& o)
   const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
                                                               &model, &split.fit, spec.signature_tokens, spec.clusters,
                                                               &placement});
-  if (spec.train_fraction > 0)
+  if (!spec.fit_labels.empty())
+    spdlog::info("split: policies fitted on the {} requests of labels {}, the {} requests of the other labels served",
+                 split.fit.size(), spec.fit_labels, split.serve.size());
+  else if (spec.train_fraction > 0)
     spdlog::info("split: policies fitted on {} requests, {} held-out requests served", split.fit.size(),
                  split.serve.size());
   if (!grouping.note.empty())
@@ -131,6 +137,27 @@ int run(RunOpts& o)
                  static_cast<int64_t>(std::llround(scheduler.reuse_factor() * scheduler.distinct_requests())),
                  scheduler.distinct_requests(), scheduler.reuse_factor());
   DecodePlanner planner(trace, model, cluster, placement, compute, scheduler, spec.micro_batches, kernel);
+  const double expert_bytes = static_cast<double>(model.expert_params()) * model.expert_param_bytes;
+  if (spec.refit_every > 0) {
+    RefitSettings refit;
+    refit.every_steps = spec.refit_every;
+    refit.window_steps = spec.refit_window;
+    refit.min_load_gain = spec.refit_min_load_gain;
+    refit.expert_bytes = expert_bytes;
+    // The run's policy and settings on the served tokens; every served request is both fitted and judged on.
+    refit.fit = [&, fn = placement_entry.fn](const Trace& served) {
+      std::vector<int32_t> all(served.requests.size());
+      std::iota(all.begin(), all.end(), 0);
+      return fn(PlacementContext{model, cluster, served, all, spec.redundant_experts(cluster.num_gpus()), spec.seed,
+                                 spec.clusters, spec.signature_tokens, spec.gpu_balance, &all});
+    };
+    planner.enable_refit(refit);
+    spdlog::info("placement {} is re-fitted before every {}th step on the tokens served {}; the expert copies "
+                 "({:.1f} MB each) are simulated before the step",
+                 spec.placement, spec.refit_every,
+                 spec.refit_window > 0 ? "in the last " + std::to_string(spec.refit_window) + " steps" : "so far",
+                 expert_bytes / 1e6);
+  }
 
   const double dbpt = kernel.unit_bytes(true, static_cast<int>(model.hidden_size));
   const double cbpt = kernel.unit_bytes(false, static_cast<int>(model.hidden_size));
@@ -164,6 +191,8 @@ int run(RunOpts& o)
     throw UsageError(buf);
   }
   Recorder recorder(shape);
+  if (spec.refit_every > 0)
+    recorder.set_expert_bytes(expert_bytes);
 
   spdlog::info("simulating {} decode steps of {} on {} ({} nodes x {} GPUs), batch {} per GPU, placement {}, "
                "grouping {}, replaying {}",
@@ -250,6 +279,9 @@ void add_run(CLI::App& app, Action& action)
                   "fit policies on this share of the requests (stratified by label, seeded) and serve the rest; "
                   "0 = fit and serve all")
       ->capture_default_str();
+  cmd->add_option("--fit-labels", s.fit_labels,
+                  "fit policies on the requests of these labels (comma-separated names, moesim trace info lists "
+                  "them) and serve the other labels' requests: does a fit carry over to another task family?");
   cmd->add_option("--clusters", s.clusters, "k of the activation clustering (0 = number of nodes)")->capture_default_str();
   cmd->add_option("--gpu-balance", s.gpu_balance,
                   "activation placement: the largest routed-expert load of a GPU, x the mean over all GPUs, accepted to "
@@ -257,6 +289,19 @@ void add_run(CLI::App& app, Action& action)
       ->capture_default_str();
   cmd->add_option("--signature-tokens", s.signature_tokens,
                   "tokens a request is classified from by the signature grouping when it has no prefill")
+      ->capture_default_str();
+  cmd->add_option("--refit-every", s.refit_every,
+                  "re-fit the placement before every N-th step on the tokens served so far, and simulate copying "
+                  "the expert weights that moved (bytes over the platform's links, decode paused until the last "
+                  "arrives); 0 = never")
+      ->capture_default_str();
+  cmd->add_option("--refit-window", s.refit_window,
+                  "re-fit on the tokens of the last N steps served (0 = every step so far); needs --refit-every")
+      ->capture_default_str();
+  cmd->add_option("--refit-min-load-gain", s.refit_min_load_gain,
+                  "with --refit-every: keep a layer's layout unless the re-fit lowers its largest GPU load (estimated "
+                  "on the tokens fitted on) by more than this share, e.g. 0.05; 0 = take every re-fitted layer "
+                  "(load-balancing placements: eplb)")
       ->capture_default_str();
   cmd->add_option("--batch-per-gpu", s.batch_per_gpu, "decode requests per GPU")->capture_default_str();
   cmd->add_option("--steps", s.steps, "decode steps to simulate")->capture_default_str();
@@ -294,7 +339,7 @@ void add_run(CLI::App& app, Action& action)
   // --help groups the options; enumerated ones list their choices (the registries are filled before main).
   const std::vector<std::pair<const char*, std::vector<const char*>>> groups{
       {"Inputs", {"--platform", "--model", "--trace", "--config", "--from"}},
-      {"Policies", {"--placement", "--grouping", "--redundant-experts", "--redundant-experts-total", "--train-fraction", "--clusters", "--gpu-balance", "--signature-tokens"}},
+      {"Policies", {"--placement", "--grouping", "--redundant-experts", "--redundant-experts-total", "--train-fraction", "--fit-labels", "--clusters", "--gpu-balance", "--signature-tokens", "--refit-every", "--refit-window", "--refit-min-load-gain"}},
       {"Workload", {"--batch-per-gpu", "--steps", "--seed", "--replay"}},
       {"Communication and compute", {"--dispatch-dtype", "--micro-batches", "--comm", "--a2a-kernel", "--a2a-sms", "--kernel-overhead-s"}},
       {"Outputs", {"--out", "--timeline", "--timeline-steps", "--timeline-gpus", "--matrix-steps", "--max-record-bytes", "--matrix-layers"}},

@@ -81,6 +81,7 @@ void add_trace_synth(CLI::App& cmd, Action& action)
     int64_t tokens = 0;
     double skew = -1, overlap = -1, correlation = -2, drift = -1;
     int drift_window = 0;
+    std::string arrival = "mixed";
     int context = 0;
     uint64_t seed = 1;
   };
@@ -107,6 +108,10 @@ void add_trace_synth(CLI::App& cmd, Action& action)
   sy->add_option("--correlation", so->correlation, "prefill/decode Pearson correlation of a request's expert counts");
   sy->add_option("--drift", so->drift, "share of a request's decode distribution renewed every --drift-window steps");
   sy->add_option("--drift-window", so->drift_window, "decode steps between drift renewals (default 16)");
+  sy->add_option("--arrival", so->arrival,
+                 "request order: mixed (labels drawn per request) or by-label (label after label: the task mix "
+                 "shifts over the trace, for --refit-every studies)")
+      ->capture_default_str();
   sy->add_option("--seed", so->seed, "random seed")->capture_default_str();
   sy->callback([&action, so] {
     action = [so] {
@@ -135,6 +140,7 @@ void add_trace_synth(CLI::App& cmd, Action& action)
         s.drift = so->drift;
       if (so->drift_window != 0)
         s.drift_window = so->drift_window;
+      s.arrival = so->arrival;
       s.seed = so->seed;
       const Trace t = synthesize_trace(model, s);
       const auto w0 = std::chrono::steady_clock::now();

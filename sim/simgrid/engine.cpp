@@ -67,6 +67,9 @@ struct RunState {
     int64_t computed = -1;       ///< sequence number of the phase end_s belongs to
   };
   std::vector<FastPhase> fast; ///< [micro-batch]
+  /// Every actor (all micro-batches) waits here after a re-fit's weight copies: decode resumes when the last copy
+  /// has arrived (created only when the planner may re-fit).
+  sg4::BarrierPtr move_barrier;
   FastPhaseSolver solver;
   LayerComm idle_comm;  ///< what an idle phase moves: nothing (one stage of empty rows)
   PhaseCost idle_cost;  ///< and costs: nothing
@@ -151,6 +154,8 @@ public:
     for (int s = 0; s < st_->steps; ++s) {
       auto plan = st_->acquire(s);
       const MicroBatchPlan& mp = plan->micro[m_];
+      if (plan->weight_moves)
+        move_weights(s, *plan->weight_moves);
       for (int layer = 0; layer < num_layers; ++layer) {
         const int moe = st_->model->moe_index(layer);
         compute(s, layer, moe >= 0 ? mp.moe_pre_s[gpu_] : mp.dense_layer_s[gpu_], SpanKind::Attention, mp.tokens[gpu_]);
@@ -206,8 +211,27 @@ private:
     }
   }
 
-  /// One dispatch or combine under the rules of comm/phase.hpp.
-  void exchange(int step, int layer, const LayerTraffic& lt, bool dispatch, SpanKind kind)
+  /// A re-fit's expert-weight copies before step `step`: the first micro-batch's actors move them as one phase
+  /// (comm/phase.hpp's rules, a single stage), then every actor waits for the last arrival.
+  void move_weights(int step, const LayerTraffic& lt)
+  {
+    const double t0 = sg4::Engine::get_clock();
+    double sent = -1;
+    if (m_ == 0) {
+      run_phase(lt, true);
+      ++phase_;
+      sg4::Comm::wait_all(pending_sends_);
+      pending_sends_.clear();
+      sent = lt.comm.units_own.empty() ? 0.0 : static_cast<double>(lt.comm.units_own[gpu_]) * lt.dispatch_unit_bytes;
+    }
+    if (!st_->move_barrier)
+      throw InternalError("weight copies planned but the engine was not told the planner re-fits");
+    st_->move_barrier->wait();
+    st_->recorder->span(step, gpu_, m_, -1, SpanKind::WeightMove, t0, sg4::Engine::get_clock(), -1, sent);
+  }
+
+  /// The timing of one phase under the run's communication model; returns when this GPU's phase ends.
+  void run_phase(const LayerTraffic& lt, bool dispatch)
   {
     const double t0 = sg4::Engine::get_clock();
     if (st_->comm == CommModel::Fast) {
@@ -225,6 +249,13 @@ private:
     } else {
       exchange_exact(lt, dispatch);
     }
+  }
+
+  /// One dispatch or combine under the rules of comm/phase.hpp.
+  void exchange(int step, int layer, const LayerTraffic& lt, bool dispatch, SpanKind kind)
+  {
+    const double t0 = sg4::Engine::get_clock();
+    run_phase(lt, dispatch);
     ++phase_;
     // What this GPU sends: its tokens' units in dispatch, the units it holds back in combine.
     const auto& c = lt.comm;
@@ -345,6 +376,8 @@ void Simulation::run(StepSource& planner, const ModelSpec& model, int steps, Rec
       ph.end_s.assign(G, 0.0);
       st.fast.push_back(std::move(ph));
     }
+  if (planner.may_refit())
+    st.move_barrier = sg4::Barrier::create(static_cast<unsigned>(G * M));
   st.tags.assign(static_cast<size_t>(G) * M * 2, MessageTag{});
   st.idle_comm.stages.assign(1, PairUnits{});
   st.idle_comm.stages[0].out.assign(G, {});

@@ -13,6 +13,9 @@ expect_fail 2 "unknown grouping policy 'magic'" "$MOESIM" run --grouping magic -
 expect_fail 2 "--batch-per-gpu must be between 1 and 65536" "$MOESIM" run --batch-per-gpu 0 --out r.h5
 expect_fail 2 "--gpu-balance must be between 1 and 100" "$MOESIM" run --gpu-balance 0.9 --out r.h5
 expect_fail 2 "--gpu-balance must be between 1 and 100" "$MOESIM" compare --gpu-balance nan --out c.h5
+expect_fail 2 "--refit-every must be between 0 (never) and 10000000 steps" "$MOESIM" run --refit-every -1 --out r.h5
+expect_fail 2 "--refit-window and --refit-min-load-gain need --refit-every" "$MOESIM" run --refit-window 4 --out r.h5
+expect_fail 2 "--refit-min-load-gain must be in [0, 1)" "$MOESIM" run --refit-every 2 --refit-min-load-gain 1 --out r.h5
 expect_fail 2 "--dispatch-dtype must be fp8 or bf16" "$MOESIM" run --dispatch-dtype int4 --out r.h5
 expect_fail 2 "unknown replay phase 'x'" "$MOESIM" run --replay x --out r.h5
 expect_fail 2 "--replay decode: the trace has no decode-phase tokens" "$MOESIM" run --replay decode --platform "$P" --steps 1 --out r.h5

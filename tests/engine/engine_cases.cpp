@@ -4,6 +4,7 @@
 #include "core/compute/compute_model.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/decode/recorder.hpp"
+#include "core/decode/refit.hpp"
 #include "core/io/errors.hpp"
 #include "simgrid/platform_loader.hpp"
 #include "test_helpers.hpp"
@@ -316,6 +317,99 @@ int decode_two_microbatches()
   return 0;
 }
 
+/// Steps that compute nothing and whose one MoE layer moves nothing (flags only); step 1 starts with a re-fit that
+/// copies one expert of `expert_bytes` from GPU 0 to GPU 8 (the other node) and, in the same phase, one from
+/// GPU 1 to GPU 2 (inside node 0).
+class WeightMoveSource final : public StepSource {
+public:
+  WeightMoveSource(const Cluster& cluster, double expert_bytes, int micro)
+      : cluster_(cluster), bytes_(expert_bytes), micro_(micro) {}
+  StepPlan begin_step() override
+  {
+    const int G = cluster_.num_gpus();
+    StepPlan plan;
+    plan.step = step_++;
+    plan.micro.resize(micro_);
+    for (auto& mp : plan.micro) {
+      mp.tokens.assign(G, 1);
+      mp.kv_tokens.assign(G, 1);
+      mp.moe_pre_s.assign(G, 0.0);
+      mp.dense_layer_s.assign(G, 0.0);
+      mp.lm_head_s.assign(G, 0.0);
+      mp.gpu_tokens.assign(G, {});
+    }
+    if (plan.step == 1) {
+      Placement from, to;
+      from.replicas = {{{0}, {1}}};
+      to.replicas = {{{0, 8}, {1, 2}}};
+      WeightMoves m = plan_weight_moves(from, to, cluster_, bytes_);
+      plan.weight_copies = m.copies;
+      plan.weight_copies_inter_node = m.copies_inter_node;
+      plan.refit = true;
+      plan.weight_moves = std::make_shared<const LayerTraffic>(std::move(m.traffic));
+    }
+    return plan;
+  }
+  LayerTraffic plan_layer(const StepPlan&, int, int) override
+  {
+    const int G = cluster_.num_gpus();
+    LayerTraffic lt;
+    lt.comm.stages.assign(1, PairUnits{});
+    lt.comm.stages[0].out.assign(G, {});
+    lt.comm.stages[0].in.assign(G, {});
+    lt.dispatch_idle = lt.combine_idle = true;
+    lt.expert_time_s.assign(G, 0.0);
+    lt.expert_tokens.assign(G, 0);
+    return lt;
+  }
+  int micro_batches() const override { return micro_; }
+  int moe_layers() const override { return 1; }
+  bool may_refit() const override { return true; }
+
+private:
+  const Cluster& cluster_;
+  double bytes_;
+  int micro_;
+  int step_ = 0;
+};
+
+/// A re-fit's weight copies pause decode until the last arrives: step 1 lasts step 0 (the flags) plus one
+/// transfer of the expert over the NIC and its route latency (the NVLink copy, 9x faster, ends before).
+int weight_moves(CommModel comm, int micro)
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, params(2, 8)));
+  const double bytes = 1e8;
+  ModelSpec model = test::tiny_model(1, 2, 1);
+  WeightMoveSource src(sim.cluster(), bytes, micro);
+  RecorderShape shape;
+  shape.steps = 3;
+  shape.gpus = 16;
+  shape.gpus_per_node = 8;
+  shape.layers = model.num_layers;
+  shape.micro_batches = micro;
+  shape.moe_layers = model.moe_layers;
+  Recorder rec(shape);
+  rec.set_expert_bytes(bytes);
+  sim.run(src, model, 3, rec, nullptr, comm);
+  const auto ends = rec.step_end_times();
+  const double move = 2.5e-6 + bytes / 50e9; // pcie + ib + ib + pcie latency, the 50 GB/s NIC
+  check_close("step 1 = step 0 + the inter-node expert copy", ends[1] - ends[0], (ends[0] - 0) + move, 1e-6);
+  check_close("step 2 = step 0 (no re-fit)", ends[2] - ends[1], ends[0], 1e-9);
+  const auto sum = rec.summary();
+  check("one re-fit recorded", sum.refits == 1);
+  check_close("weight-move time recorded", sum.weight_move_s, move, 1e-6);
+  check_close("weight bytes copied", sum.weight_bytes, 2 * bytes, 1e-12);
+  check_close("weight bytes copied across nodes", sum.weight_bytes_inter_node, bytes, 1e-12);
+  auto [sent, received] = sim.last_run_bytes();
+  check_close("bytes sent = the two copies", sent, 2 * bytes, 1e-12);
+  return 0;
+}
+
+int weight_moves_fast() { return weight_moves(CommModel::Fast, 1); }
+int weight_moves_exact() { return weight_moves(CommModel::Exact, 1); }
+int weight_moves_two_microbatches() { return weight_moves(CommModel::Fast, 2); }
+
 int platform_malformed_xml()
 {
   test::TempDir tmp;
@@ -364,6 +458,9 @@ int main(int argc, char** argv)
       {"fast_vs_exact_two_nodes", fast_vs_exact_two_nodes},
       {"fast_vs_exact_four_nodes", fast_vs_exact_four_nodes},
       {"decode_two_microbatches", decode_two_microbatches},
+      {"weight_moves_fast", weight_moves_fast},
+      {"weight_moves_exact", weight_moves_exact},
+      {"weight_moves_two_microbatches", weight_moves_two_microbatches},
       {"platform_malformed_xml", platform_malformed_xml},
       {"platform_missing_property", platform_missing_property},
       {"platform_missing_file", platform_missing_file},

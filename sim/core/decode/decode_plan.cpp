@@ -1,5 +1,6 @@
 #include "core/decode/decode_plan.hpp"
 
+#include "core/decode/refit.hpp"
 #include "core/io/errors.hpp"
 
 #include <algorithm>
@@ -159,21 +160,41 @@ DecodePlanner::DecodePlanner(const Trace& trace, const ModelSpec& model, const C
 {
   if (micro_batches < 1 || micro_batches > scheduler.batch_per_gpu())
     throw UsageError("micro-batches must be between 1 and the batch per GPU");
-  const int G = cluster.num_gpus(), E = model.num_routed_experts;
-  local_experts_.assign(model.num_moe_layers(), std::vector<std::vector<int>>(G));
-  for (int l = 0; l < model.num_moe_layers(); ++l)
+  index_placement();
+}
+
+DecodePlanner::~DecodePlanner() = default;
+
+void DecodePlanner::index_placement()
+{
+  const int G = cluster_.num_gpus(), E = model_.num_routed_experts;
+  local_experts_.assign(model_.num_moe_layers(), std::vector<std::vector<int>>(G));
+  for (int l = 0; l < model_.num_moe_layers(); ++l)
     for (int e = 0; e < E; ++e)
-      for (int g : placement.replicas[l][e])
+      for (int g : placement_.replicas[l][e])
         local_experts_[l][g].push_back(e);
   rep_begin_.assign(1, 0);
-  for (int l = 0; l < model.num_moe_layers(); ++l)
+  rep_gpu_.clear();
+  rep_node_.clear();
+  for (int l = 0; l < model_.num_moe_layers(); ++l)
     for (int e = 0; e < E; ++e) {
-      for (int g : placement.replicas[l][e]) {
+      for (int g : placement_.replicas[l][e]) {
         rep_gpu_.push_back(g);
-        rep_node_.push_back(cluster.node_of(g));
+        rep_node_.push_back(cluster_.node_of(g));
       }
       rep_begin_.push_back(static_cast<int32_t>(rep_gpu_.size()));
     }
+}
+
+void DecodePlanner::enable_refit(const RefitSettings& settings)
+{
+  if (step_ > 0)
+    throw InternalError("re-fitting enabled after the first step");
+  if (settings.every_steps < 1 || settings.window_steps < 0 || !settings.fit || !(settings.expert_bytes > 0) ||
+      !(settings.min_load_gain >= 0 && settings.min_load_gain < 1))
+    throw InternalError("invalid re-fit settings");
+  refit_ = std::make_unique<RefitSettings>(settings);
+  served_ = std::make_unique<ServedTokens>();
 }
 
 void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, ExpertIds experts,
@@ -215,8 +236,18 @@ StepPlan StepSource::next_step()
   return plan;
 }
 
+void DecodePlanner::take_pending_placement(int step)
+{
+  if (!pending_ || step < pending_step_)
+    return;
+  placement_ = std::move(*pending_);
+  pending_.reset();
+  index_placement();
+}
+
 LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
 {
+  take_pending_placement(step.step);
   const auto& tokens = step.micro.at(micro).gpu_tokens;
   LayerTraffic out;
   const int G = cluster_.num_gpus(), k = model_.top_k, E = model_.num_routed_experts;
@@ -287,10 +318,30 @@ LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
 
 StepPlan DecodePlanner::begin_step()
 {
+  StepPlan plan;
+  take_pending_placement(step_);
+  if (refit_ && step_ > 0 && step_ % refit_->every_steps == 0) {
+    served_->keep_last(refit_->window_steps);
+    const Trace served = served_->trace(trace_);
+    Placement fitted = refit_->fit(served);
+    fitted.validate(model_.num_moe_layers(), model_.num_routed_experts, cluster_.num_gpus(), "re-fit");
+    auto next = std::make_unique<Placement>(keep_in_place(placement_, fitted, cluster_));
+    if (refit_->min_load_gain > 0)
+      keep_layers_that_balance(placement_, *next, served, refit_->min_load_gain);
+    WeightMoves moves = plan_weight_moves(placement_, *next, cluster_, refit_->expert_bytes);
+    plan.weight_copies = moves.copies;
+    plan.weight_copies_inter_node = moves.copies_inter_node;
+    plan.refit = true;
+    if (moves.copies > 0)
+      plan.weight_moves = std::make_shared<const LayerTraffic>(std::move(moves.traffic));
+    pending_ = std::move(next);
+    pending_step_ = step_;
+  }
   std::vector<std::vector<int64_t>> tokens, kv;
   scheduler_.next_step(tokens, kv);
+  if (served_)
+    served_->add_step(tokens);
   const int G = cluster_.num_gpus(), M = micro_batches_;
-  StepPlan plan;
   plan.step = step_++;
   plan.micro.resize(M);
   for (int m = 0; m < M; ++m) {

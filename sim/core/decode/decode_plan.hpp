@@ -9,6 +9,7 @@
 #include "core/trace/trace.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -97,7 +98,14 @@ struct MicroBatchPlan {
 struct StepPlan {
   int step = 0;
   std::vector<MicroBatchPlan> micro;    ///< [micro-batch]
+  bool refit = false; ///< the placement was re-fitted before this step (run --refit-every; decode/refit.hpp)
+  /// The expert-weight copies the re-fit needs, made before the step's first layer; null when it needs none.
+  std::shared_ptr<const LayerTraffic> weight_moves;
+  int64_t weight_copies = 0, weight_copies_inter_node = 0; ///< expert copies it sends, and across nodes
 };
+
+struct RefitSettings;
+class ServedTokens;
 
 /// What the actors replay, step after step (the decode planner; `moesim op` plans a single layer). A step is
 /// planned in two parts so that a run holds only the layers in flight: begin_step() admits the step's tokens and
@@ -109,6 +117,8 @@ public:
   virtual LayerTraffic plan_layer(const StepPlan& step, int micro, int moe_layer) = 0;
   virtual int micro_batches() const = 0;
   virtual int moe_layers() const = 0;
+  /// True when some step plan may carry weight copies (StepPlan::weight_moves).
+  virtual bool may_refit() const { return false; }
   /// begin_step() with every layer planned (tests, small tools).
   StepPlan next_step();
 };
@@ -122,7 +132,14 @@ public:
   LayerTraffic plan_layer(const StepPlan& step, int micro, int moe_layer) override;
   int micro_batches() const override { return micro_batches_; }
   int moe_layers() const override { return model_.num_moe_layers(); }
+  bool may_refit() const override { return refit_ != nullptr; }
   const KernelSetup& kernel() const { return kernel_; }
+  /// Re-fits the placement before every settings.every_steps-th step on the tokens served so far (or in the last
+  /// window_steps steps), and puts the weight copies into that step's plan. Call before the first step.
+  void enable_refit(const RefitSettings& settings);
+  /// The placement layers are being planned on (a re-fit replaces it with the first layer of its step).
+  const Placement& placement() const { return placement_; }
+  ~DecodePlanner() override;
 
   /// Replica choice for one token's experts on `src_gpu` (exposed for tests): fills `dest` with one GPU per expert.
   /// Rule: a copy on the token's GPU, else on its node, else the copy with the fewest tokens so far in this layer
@@ -135,7 +152,7 @@ private:
   const Trace& trace_;
   const ModelSpec& model_;
   const Cluster& cluster_;
-  const Placement& placement_;
+  Placement placement_; ///< a copy: a re-fit replaces it
   const ComputeModel& compute_;
   BatchScheduler& scheduler_;
   int micro_batches_;
@@ -148,6 +165,15 @@ private:
   /// expert e of MoE layer l are rep_gpu_[rep_begin_[l * E + e] .. rep_begin_[l * E + e + 1]), on nodes rep_node_.
   std::vector<int32_t> rep_begin_, rep_gpu_, rep_node_;
   std::vector<int32_t> expert_count_; ///< plan_layer's [gpu][expert] token counts, all zero between calls
+  std::unique_ptr<RefitSettings> refit_;  ///< null: the placement stays
+  std::unique_ptr<ServedTokens> served_;  ///< what the refit fits on
+  /// A re-fitted placement that takes effect with the layers of step pending_step_: layers of earlier steps may
+  /// still be planned after begin_step() of the re-fit step (another micro-batch still in them), on the old one.
+  std::unique_ptr<Placement> pending_;
+  int pending_step_ = 0;
+  void take_pending_placement(int step);
+  /// Builds local_experts_ and the flat replica table from placement_.
+  void index_placement();
 };
 
 } // namespace moesim

@@ -26,6 +26,7 @@ const char* span_kind_name(SpanKind k)
     case SpanKind::Combine: return "combine";
     case SpanKind::Head: return "lm_head";
     case SpanKind::Wait: return "wait";
+    case SpanKind::WeightMove: return "weight_move";
   }
   return "?";
 }
@@ -60,7 +61,10 @@ void Recorder::span(int step, int gpu, int micro, int layer, SpanKind kind, doub
 {
   if (step < 0 || step >= shape_.steps)
     return;
-  if (layer < 0)
+  if (kind == SpanKind::WeightMove) {
+    auto& m = metrics_[step];
+    m.weight_move_s = std::max(m.weight_move_s, t1 - t0);
+  } else if (layer < 0)
     head_[step] += t1 - t0;
   else
     sums_[idx(step, layer, static_cast<int>(kind))] += t1 - t0;
@@ -84,6 +88,9 @@ void Recorder::step_metrics(const StepPlan& plan)
   for (const auto& mb : plan.micro)
     for (auto t : mb.tokens)
       m.batch_tokens += static_cast<double>(t);
+  m.refit = plan.refit;
+  m.weight_copies = static_cast<double>(plan.weight_copies);
+  m.weight_copies_inter_node = static_cast<double>(plan.weight_copies_inter_node);
 }
 
 void Recorder::layer_metrics(int step, int micro, int li, const LayerTraffic& lt)
@@ -178,6 +185,10 @@ Recorder::Summary Recorder::summary() const
     lr += m.load_ratio_sum();
     lrn += m.load_ratio_n();
     mm = std::max(mm, m.max_message_tokens);
+    s.refits += m.refit ? 1 : 0;
+    s.weight_move_s += m.weight_move_s;
+    s.weight_bytes += m.weight_copies * expert_bytes_;
+    s.weight_bytes_inter_node += m.weight_copies_inter_node * expert_bytes_;
   }
   if (s.simulated_s > 0) {
     s.tokens_per_s = tokens / s.simulated_s;
@@ -252,6 +263,10 @@ std::string Recorder::format_summary(const Summary& s) const
      << 100 * s.locality_node << "%\n";
   os << "imbalance     expert tokens per GPU max/mean " << s.expert_load_max_over_mean << "   largest message "
      << fmt_bytes(s.max_message_bytes) << "\n";
+  if (s.refits > 0)
+    os << "re-fits       " << s.refits << ", expert weights copied " << fmt_bytes(s.weight_bytes) << " ("
+       << fmt_bytes(s.weight_bytes_inter_node) << " across nodes), " << fmt_time(s.weight_move_s)
+       << " simulated, in the TPOT above\n";
   // Per-layer breakdown; models with many layers get one row for dense and one for MoE layers (mean), plus the
   // slowest MoE layer. The HDF5 file always has every layer.
   auto bd = layer_breakdown_mean();
@@ -337,11 +352,16 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     h5::write_attr(sg, "locality_node", s.locality_node);
     h5::write_attr(sg, "expert_load_max_over_mean", s.expert_load_max_over_mean);
     h5::write_attr(sg, "max_message_bytes", s.max_message_bytes);
+    h5::write_attr(sg, "refits", static_cast<int64_t>(s.refits));
+    h5::write_attr(sg, "weight_move_s", s.weight_move_s);
+    h5::write_attr(sg, "weight_bytes", s.weight_bytes);
+    h5::write_attr(sg, "weight_bytes_inter_node", s.weight_bytes_inter_node);
 
     // Per-step table.
     const int S = shape_.steps;
-    std::vector<int64_t> step(S);
-    std::vector<double> tpot(S), end(S), tokens(S), di(S), dx(S), ci(S), cx(S), lg(S), ln(S), lr(S), mm(S);
+    std::vector<int64_t> step(S), refit(S);
+    std::vector<double> tpot(S), end(S), tokens(S), di(S), dx(S), ci(S), cx(S), lg(S), ln(S), lr(S), mm(S), wm(S),
+        wb(S), wx(S);
     double prev = 0;
     for (int i = 0; i < S; ++i) {
       const auto& m = metrics_[i];
@@ -358,6 +378,10 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
       ln[i] = m.pairs_total > 0 ? m.pairs_local_node / m.pairs_total : 0;
       lr[i] = m.load_ratio_n() ? m.load_ratio_sum() / m.load_ratio_n() : 0;
       mm[i] = m.max_message_tokens * shape_.dispatch_unit_bytes;
+      refit[i] = m.refit ? 1 : 0;
+      wm[i] = m.weight_move_s;
+      wb[i] = m.weight_copies * expert_bytes_;
+      wx[i] = m.weight_copies_inter_node * expert_bytes_;
     }
     h5::CompoundWriter steps;
     steps.add_int("step", &step);
@@ -372,6 +396,10 @@ void Recorder::write_hdf5(const std::string& path, const nlohmann::json& config,
     steps.add_double("locality_node", &ln);
     steps.add_double("expert_load_max_over_mean", &lr);
     steps.add_double("max_message_bytes", &mm);
+    steps.add_int("refit", &refit);
+    steps.add_double("weight_move_s", &wm);
+    steps.add_double("weight_bytes", &wb);
+    steps.add_double("weight_bytes_inter_node", &wx);
     steps.write(root, "steps");
 
     // Per-layer breakdown table (mean per step per GPU) and the [step, layer] matrices behind it.
@@ -461,6 +489,8 @@ std::string us_text(int64_t ns)
 /// experts, that of a dense layer its FFN).
 std::string slice_name(const Recorder::TimelineSpan& s, bool moe_layer)
 {
+  if (s.kind == SpanKind::WeightMove)
+    return "weight move (re-fit)";
   if (s.layer < 0)
     return "lm_head";
   std::string what;

@@ -12,7 +12,9 @@
 
 namespace moesim {
 
-enum class SpanKind { Attention = 0, Dispatch = 1, Expert = 2, Combine = 3, Head = 4, Wait = 5 };
+/// What a GPU does in a span. The first kNumSpanKinds are summed per step and layer; WeightMove (a re-fit's expert
+/// copies before a step, and the wait for the last of them) is kept per step.
+enum class SpanKind { Attention = 0, Dispatch = 1, Expert = 2, Combine = 3, Head = 4, Wait = 5, WeightMove = 6 };
 inline constexpr int kNumSpanKinds = 6;
 const char* span_kind_name(SpanKind k);
 
@@ -40,6 +42,8 @@ double estimate_recording_bytes(const RecorderShape& shape);
 class Recorder {
 public:
   explicit Recorder(RecorderShape shape);
+  /// Bytes of one routed expert's weights, for the re-fit's copy counts (0: the run does not re-fit).
+  void set_expert_bytes(double bytes) { expert_bytes_ = bytes; }
 
   /// A phase of one GPU/micro-batch in layer `layer` (model layer id; -1 for the per-step LM head) of `step`.
   /// `tokens` and `bytes` (-1: not known) go into the timeline's args: tokens of the GPU's micro-batch (attention),
@@ -61,6 +65,9 @@ public:
     double locality_gpu = 0, locality_node = 0;
     double expert_load_max_over_mean = 0;
     double max_message_bytes = 0;
+    int refits = 0;                 ///< re-fits of the placement (run --refit-every)
+    double weight_move_s = 0;       ///< simulated time spent moving expert weights, summed over steps
+    double weight_bytes = 0, weight_bytes_inter_node = 0; ///< expert-weight bytes copied (all GPUs)
   };
   Summary summary() const;
   std::string format_summary(const Summary& s) const;
@@ -99,12 +106,16 @@ private:
     double load_ratio_sum() const;
     int load_ratio_n() const;
     double max_message_tokens = 0;
+    bool refit = false;                 ///< the placement was re-fitted before this step
+    double weight_copies = 0, weight_copies_inter_node = 0;
+    double weight_move_s = 0;           ///< longest weight-move span of a GPU (copies and the wait for the last)
   };
   size_t idx(int step, int layer, int kind) const
   {
     return (static_cast<size_t>(step) * shape_.layers + layer) * kNumSpanKinds + kind;
   }
   RecorderShape shape_;
+  double expert_bytes_ = 0;
   std::vector<double> sums_;      ///< [step][layer][kind] summed over GPUs and micro-batches
   std::vector<double> head_;      ///< [step] LM head time summed over GPUs
   std::vector<double> step_end_;  ///< [step] max over GPUs

@@ -1,4 +1,5 @@
 #include "core/decode/run_spec.hpp"
+#include "core/trace/split.hpp"
 
 #include "core/comm/a2a_kernel.hpp"
 #include "core/io/errors.hpp"
@@ -31,12 +32,24 @@ void RunSpec::validate() const
     throw UsageError("--redundant-experts (per GPU) and --redundant-experts-total are exclusive: give one");
   if (!(train_fraction >= 0 && train_fraction < 1))
     throw UsageError("--train-fraction must be in [0, 1)");
+  if (!fit_labels.empty() && train_fraction > 0)
+    throw UsageError("--fit-labels and --train-fraction are exclusive: split by label or by share");
+  if (!fit_labels.empty())
+    parse_label_list(fit_labels);
   if (!(gpu_balance >= 1 && gpu_balance <= 100))
     throw UsageError("--gpu-balance must be between 1 and 100 (x the mean GPU expert load)");
   if (clusters < 0 || clusters > 4096)
     throw UsageError("--clusters must be between 0 (= nodes) and 4096");
   if (signature_tokens < 1)
     throw UsageError("--signature-tokens must be >= 1");
+  if (refit_every < 0 || refit_every > 10'000'000)
+    throw UsageError("--refit-every must be between 0 (never) and 10000000 steps");
+  if (refit_window < 0 || refit_window > 10'000'000)
+    throw UsageError("--refit-window must be between 0 (every step served so far) and 10000000 steps");
+  if (!(refit_min_load_gain >= 0 && refit_min_load_gain < 1))
+    throw UsageError("--refit-min-load-gain must be in [0, 1) (a share of the layer's largest GPU load)");
+  if ((refit_window > 0 || refit_min_load_gain > 0) && refit_every == 0)
+    throw UsageError("--refit-window and --refit-min-load-gain need --refit-every (they shape each re-fit)");
   if (!(max_record_bytes > 0))
     throw UsageError("--max-record-bytes must be positive");
   make_a2a_kernel(a2a_kernel); // UsageError listing the known kernels
@@ -66,9 +79,13 @@ nlohmann::json RunSpec::to_json() const
                         {"redundant_experts", redundant_experts_per_gpu},
                         {"redundant_experts_total", redundant_experts_total},
                         {"train_fraction", train_fraction},
+                        {"fit_labels", fit_labels},
                         {"clusters", clusters},
                         {"gpu_balance", gpu_balance},
                         {"signature_tokens", signature_tokens},
+                        {"refit_every", refit_every},
+                        {"refit_window", refit_window},
+                        {"refit_min_load_gain", refit_min_load_gain},
                         {"batch_per_gpu", batch_per_gpu},
                         {"steps", steps},
                         {"seed", seed},

@@ -25,9 +25,13 @@ struct RunSpec {
     return redundant_experts_total >= 0 ? redundant_experts_total : redundant_experts_per_gpu * gpus;
   }
   double train_fraction = 0;  ///< 0: fit and serve every request; else fit on this share, serve the rest
+  std::string fit_labels;     ///< "a,b": fit on the requests of these labels, serve the others ("" = by train_fraction)
   int clusters = 0;           ///< k of the activation clustering (0 = number of nodes)
   int signature_tokens = 32;  ///< tokens a request is classified from when it has no prefill
   double gpu_balance = 1.5;   ///< activation placement: largest GPU load (x mean) to save copies
+  int refit_every = 0;        ///< re-fit the placement before every N-th step on the tokens served (0 = never)
+  int refit_window = 0;       ///< ... on the last N steps' tokens (0 = every step served so far)
+  double refit_min_load_gain = 0; ///< keep a layer's layout unless the re-fit lowers its largest GPU load by this share
   int batch_per_gpu = 32;
   int steps = 64;
   uint64_t seed = 1;

@@ -3,6 +3,7 @@
 #include "core/trace/trace.hpp"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace moesim {
@@ -16,5 +17,12 @@ struct RequestSplit {
 /// shuffled with the seed and the first round(fraction x n) go to `fit` (at least one request stays on each side
 /// when the label has two or more).
 RequestSplit split_requests(const Trace& trace, double train_fraction, uint64_t seed);
+
+/// A split by task family: `fit` = the requests whose label is one of `labels` (names of Trace::labels), `serve` =
+/// every other request. UsageError naming `trace_file`, the unknown label and the trace's labels, or when a side
+/// is empty.
+RequestSplit split_by_labels(const Trace& trace, const std::vector<std::string>& labels, const std::string& trace_file);
+/// "a,b,c" into names (UsageError on an empty name or a repeat).
+std::vector<std::string> parse_label_list(const std::string& text);
 
 } // namespace moesim

@@ -445,6 +445,8 @@ void SynthSpec::validate() const
     bad("--drift must be in [0, 1]");
   if (drift_window < 1)
     bad("--drift-window must be at least 1");
+  if (arrival != "mixed" && arrival != "by-label")
+    bad("--arrival must be mixed or by-label, got '" + arrival + "'");
   if (tokens > 100'000'000)
     bad("--tokens above 1e8 is not supported (the trace is held in memory)");
 }
@@ -579,6 +581,16 @@ Trace synthesize_trace(const ModelSpec& m, const SynthSpec& spec, SynthCalibrati
   if (calibration)
     *calibration = SynthCalibration{p.zipf, p.tail, p.shared, p.alpha, p.dispersion, got.skew, got.overlap, got.correlation};
 
+  // The pilot above calibrated on the requests in mixed order (every label); by-label arrival reorders them after.
+  if (spec.arrival == "by-label") {
+    std::stable_sort(reqs.begin(), reqs.end(), [](const RequestShape& a, const RequestShape& b) { return a.label < b.label; });
+    int64_t at = 0;
+    for (auto& r : reqs) {
+      r.offset = at;
+      at += r.prompt + r.decode;
+    }
+  }
+
   Trace t;
   t.model_name = m.name;
   t.num_experts = E;
@@ -594,6 +606,8 @@ Trace synthesize_trace(const ModelSpec& m, const SynthSpec& spec, SynthCalibrati
                         {"label_mix", mix},
                         {"calibrated", {{"zipf", p.zipf}, {"tail", p.tail}, {"shared", p.shared}, {"alpha", p.alpha},
                                         {"dispersion", p.dispersion}}}};
+  if (spec.arrival != "mixed")
+    src["arrival"] = spec.arrival;
   t.source = src.dump();
   t.token_request.resize(total);
   t.token_position.resize(total);

@@ -25,6 +25,10 @@ struct SynthSpec {
   double correlation = 0.6; ///< target prefill/decode Pearson correlation of a request's expert counts
   double drift = 0;         ///< share of a request's decode distribution renewed every drift_window decode steps
   int drift_window = 16;
+  /// Arrival order of the requests: "mixed" (labels drawn independently per request) or "by-label" (the same
+  /// requests in label order: the task mix a server sees shifts over the trace, as when traffic changes with the
+  /// time of day).
+  std::string arrival = "mixed";
   uint64_t seed = 1;
 
   /// UsageError naming the option on impossible values.
