@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -55,6 +56,15 @@ struct RunState {
   std::vector<int> steps_done; ///< [gpu * micro + m]
   std::function<void(int, double)> progress;
   CommModel comm = CommModel::Fast;
+  /// The first typed error an actor met (planning a step or a layer, e.g. a re-fit the policy refuses): the run
+  /// stops and Simulation::run rethrows it after the engine returns.
+  std::exception_ptr error;
+  void abort_run(std::exception_ptr e)
+  {
+    if (!error)
+      error = std::move(e);
+    sg4::Actor::kill_all(); // every actor but this one
+  }
 
   /// One all-to-all of the fast model per micro-batch: the GPUs register their start, wait at the barrier, and the
   /// first one through computes every GPU's end (no simulated time passes while it does).
@@ -147,6 +157,21 @@ public:
 
   void operator()()
   {
+    // Typed errors stop the run cleanly; anything else (SimGrid's actor-kill exception included) passes.
+    try {
+      replay();
+    } catch (const UsageError&) {
+      st_->abort_run(std::current_exception());
+    } catch (const InputError&) {
+      st_->abort_run(std::current_exception());
+    } catch (const InternalError&) {
+      st_->abort_run(std::current_exception());
+    }
+  }
+
+private:
+  void replay()
+  {
     // Eager delivery: data flows as soon as it is sent, like RDMA/NVLink writes into preallocated buffers.
     for (auto* boxes : receive_boxes())
       (*boxes)[box()]->set_receiver(sg4::Actor::self());
@@ -177,7 +202,6 @@ public:
       (*boxes)[box()]->set_receiver(nullptr);
   }
 
-private:
   int box() const { return gpu_ * st_->micro + m_; }
   std::vector<std::vector<sg4::Mailbox*>*> receive_boxes()
   {
@@ -403,6 +427,8 @@ void Simulation::run(StepSource& planner, const ModelSpec& model, int steps, Rec
   const auto w0 = std::chrono::steady_clock::now();
   impl_->engine->run();
   impl_->engine_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  if (st.error)
+    std::rethrow_exception(st.error);
   impl_->raise_unrouted();
   if (st.steps_done_all != steps)
     throw InternalError("simulation ended after " + std::to_string(st.steps_done_all) + " of " + std::to_string(steps) +

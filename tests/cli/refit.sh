@@ -32,6 +32,11 @@ grep -q "expert weights copied 0.00 B (0.00 B across nodes), 0.0 us simulated" l
   || fail "linear re-fit: $(grep re-fits lin.txt)"
 grep "^TPOT" lin.txt > a; grep "^TPOT" base.txt > b
 cmp -s a b && pass "a re-fit that moves nothing leaves TPOT unchanged" || fail "TPOT changed: $(cat a b)"
+# A re-fit the policy refuses (too few requests in the window) stops the run with the policy's message, no crash
+# and no result file.
+expect_fail 2 "re-fit before step 1 on the 16 requests served (16 tokens): activation clustering: 16 fitting requests for k = 100 clusters" \
+  "$MOESIM" run --placement activation --clusters 100 --refit-every 1 --refit-window 1 --batch-per-gpu 1 --steps 3 --out bad.h5
+[ ! -e bad.h5 ] && pass "no result file from a refused re-fit" || fail "bad.h5 written"
 # A synthetic trace whose task mix shifts over arrival order.
 expect_ok "$MOESIM" trace synth --model "$SRC/data/models/DeepSeek-V2-Lite/config.json" --requests 64 --arrival by-label -o d.h5
 $PY - d.h5 <<'PY' && pass "by-label arrival: requests in label order" || fail "by-label order"

@@ -323,7 +323,15 @@ StepPlan DecodePlanner::begin_step()
   if (refit_ && step_ > 0 && step_ % refit_->every_steps == 0) {
     served_->keep_last(refit_->window_steps);
     const Trace served = served_->trace(trace_);
-    Placement fitted = refit_->fit(served);
+    Placement fitted;
+    try {
+      fitted = refit_->fit(served);
+    } catch (const UsageError& e) {
+      throw UsageError("re-fit before step " + std::to_string(step_) + " on the " +
+                       std::to_string(served.requests.size()) + " requests served (" +
+                       std::to_string(served.num_tokens()) + " tokens): " + e.what() +
+                       "; re-fit on more steps (--refit-window, --refit-every)");
+    }
     fitted.validate(model_.num_moe_layers(), model_.num_routed_experts, cluster_.num_gpus(), "re-fit");
     auto next = std::make_unique<Placement>(keep_in_place(placement_, fitted, cluster_));
     if (refit_->min_load_gain > 0)
