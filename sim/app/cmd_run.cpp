@@ -151,9 +151,9 @@ int run(RunOpts& o)
       return fn(PlacementContext{model, cluster, served, all, spec.redundant_experts(cluster.num_gpus()), spec.seed,
                                  spec.clusters, spec.signature_tokens, spec.gpu_balance, &all});
     };
-    planner.enable_refit(refit);
-    spdlog::info("placement {} is re-fitted before every {}th step on the tokens served {}; the expert copies "
-                 "({:.1f} MB each) are simulated before the step",
+    planner.enable_refit(refit, spec.steps);
+    spdlog::info("placement {} is re-fitted before every {}th step on the tokens served {} (fitted now); the "
+                 "expert copies ({:.1f} MB each) are simulated before the step",
                  spec.placement, spec.refit_every,
                  spec.refit_window > 0 ? "in the last " + std::to_string(spec.refit_window) + " steps" : "so far",
                  expert_bytes / 1e6);

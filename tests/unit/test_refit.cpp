@@ -1,4 +1,5 @@
 #include "core/decode/refit.hpp"
+#include "core/io/errors.hpp"
 #include "test_helpers.hpp"
 
 #include <catch2/catch.hpp>
@@ -119,8 +120,9 @@ TEST_CASE("Re-fit: the planner fits on the served tokens every N steps; earlier 
     fitted_tokens.push_back(served.num_tokens());
     return swapped;
   };
-  p.enable_refit(rs);
+  p.enable_refit(rs, 5); // re-fits before steps 2 and 4, fitted now on a copy of the scheduler
   CHECK(p.may_refit());
+  REQUIRE(fitted_tokens.size() == 2);
   const StepPlan s0 = p.next_step();
   CHECK_FALSE(s0.weight_moves);
   const StepPlan s1 = p.begin_step();
@@ -128,9 +130,14 @@ TEST_CASE("Re-fit: the planner fits on the served tokens every N steps; earlier 
   REQUIRE(s2.weight_moves);
   CHECK(s2.refit);
   CHECK_FALSE(s1.refit);
-  REQUIRE(fitted_tokens.size() == 1);
-  CHECK(fitted_tokens[0] > 0);
-  CHECK(fitted_tokens[0] <= 2 * G * 3);
+  // The first re-fit saw exactly the distinct tokens steps 0 and 1 serve.
+  std::vector<int64_t> seen;
+  for (const StepPlan* plan : {&s0, &s1})
+    for (const auto& gpu : plan->micro[0].gpu_tokens)
+      seen.insert(seen.end(), gpu.begin(), gpu.end());
+  std::sort(seen.begin(), seen.end());
+  seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+  CHECK(fitted_tokens[0] == static_cast<int64_t>(seen.size()));
   CHECK(s2.weight_copies == L * E);
   CHECK(s2.weight_copies_inter_node == L * E);
   // Step 1's layers, planned after the re-fit's begin_step, still see the old placement: all pairs on GPU e / 2.
@@ -152,7 +159,12 @@ TEST_CASE("Re-fit: the planner fits on the served tokens every N steps; earlier 
   CHECK(s4.refit);
   CHECK_FALSE(s4.weight_moves); // the fit returned the placement in place: nothing to copy
   CHECK(s4.weight_copies == 0);
-  CHECK(fitted_tokens.size() == 2);
+  // A refusal names the re-fit before any step runs.
+  BatchScheduler s_bad(t, g, G, 3, ReplayPhase::All, 2);
+  DecodePlanner bad(t, m, c, linear, cm, s_bad, 1, nccl_kernel());
+  rs.fit = [](const Trace&) -> Placement { throw UsageError("too few requests"); };
+  CHECK_THROWS_WITH(bad.enable_refit(rs, 3), Catch::Contains("re-fit before step 2 on the") &&
+                                                 Catch::Contains("too few requests"));
 }
 
 TEST_CASE("Keep in place: a re-fit's GPU layouts are matched to the node's GPUs that hold most of them")

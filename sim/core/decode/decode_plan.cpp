@@ -186,15 +186,42 @@ void DecodePlanner::index_placement()
     }
 }
 
-void DecodePlanner::enable_refit(const RefitSettings& settings)
+void DecodePlanner::enable_refit(const RefitSettings& settings, int steps)
 {
   if (step_ > 0)
     throw InternalError("re-fitting enabled after the first step");
   if (settings.every_steps < 1 || settings.window_steps < 0 || !settings.fit || !(settings.expert_bytes > 0) ||
       !(settings.min_load_gain >= 0 && settings.min_load_gain < 1))
     throw InternalError("invalid re-fit settings");
-  refit_ = std::make_unique<RefitSettings>(settings);
-  served_ = std::make_unique<ServedTokens>();
+  expert_bytes_ = settings.expert_bytes;
+  // The tokens a step serves do not depend on simulated time, so every re-fit is fitted here, before the run, on a
+  // copy of the scheduler: a policy's error is raised before any simulation (and never inside an actor).
+  BatchScheduler ahead = scheduler_;
+  ServedTokens served;
+  const Placement* current = &placement_;
+  std::vector<std::vector<int64_t>> tokens, kv;
+  for (int s = 1; s < steps; ++s) {
+    ahead.next_step(tokens, kv);
+    served.add_step(tokens);
+    if (s % settings.every_steps != 0)
+      continue;
+    served.keep_last(settings.window_steps);
+    const Trace fit_on = served.trace(trace_);
+    Placement fitted;
+    try {
+      fitted = settings.fit(fit_on);
+    } catch (const UsageError& e) {
+      throw UsageError("re-fit before step " + std::to_string(s) + " on the " + std::to_string(fit_on.requests.size()) +
+                       " requests served (" + std::to_string(fit_on.num_tokens()) + " tokens): " + e.what() +
+                       "; re-fit on more steps (--refit-window, --refit-every)");
+    }
+    fitted.validate(model_.num_moe_layers(), model_.num_routed_experts, cluster_.num_gpus(), "re-fit");
+    Placement next = keep_in_place(*current, fitted, cluster_);
+    if (settings.min_load_gain > 0)
+      keep_layers_that_balance(*current, next, fit_on, settings.min_load_gain);
+    refits_.emplace_back(s, std::move(next));
+    current = &refits_.back().second;
+  }
 }
 
 void DecodePlanner::choose_replicas(const std::vector<std::vector<int>>& replicas_of_layer, ExpertIds experts,
@@ -261,9 +288,19 @@ LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
   const int32_t* rep_begin = rep_begin_.data() + static_cast<size_t>(l) * E;
   traffic_.begin();
   const int gpn = cluster_.gpus_per_node();
+  // A token's ids of one layer are a cache line of their own, far from the previous token's: fetched ahead.
+  constexpr size_t kPrefetchTokens = 8;
   for (int g = 0; g < G; ++g) {
     const int node = cluster_.node_of(g), node_first = node * gpn;
-    for (int64_t t : tokens[g]) {
+    const auto& gpu_tokens = tokens[g];
+    for (size_t j = 0; j < std::min(kPrefetchTokens, gpu_tokens.size()); ++j)
+      __builtin_prefetch(trace_.experts_address(gpu_tokens[j], l));
+    for (size_t j = 0; j < gpu_tokens.size(); ++j) {
+      const int64_t t = gpu_tokens[j];
+      if (j + kPrefetchTokens < gpu_tokens.size())
+        __builtin_prefetch(trace_.experts_address(gpu_tokens[j + kPrefetchTokens], l));
+      else if (g + 1 < G && j + kPrefetchTokens - gpu_tokens.size() < tokens[g + 1].size())
+        __builtin_prefetch(trace_.experts_address(tokens[g + 1][j + kPrefetchTokens - gpu_tokens.size()], l));
       const ExpertIds ex = trace_.experts_of(t, l);
       // choose_replicas' rule over the flat table (tests check the two agree).
       for (int i = 0; i < k; ++i) {
@@ -320,23 +357,9 @@ StepPlan DecodePlanner::begin_step()
 {
   StepPlan plan;
   take_pending_placement(step_);
-  if (refit_ && step_ > 0 && step_ % refit_->every_steps == 0) {
-    served_->keep_last(refit_->window_steps);
-    const Trace served = served_->trace(trace_);
-    Placement fitted;
-    try {
-      fitted = refit_->fit(served);
-    } catch (const UsageError& e) {
-      throw UsageError("re-fit before step " + std::to_string(step_) + " on the " +
-                       std::to_string(served.requests.size()) + " requests served (" +
-                       std::to_string(served.num_tokens()) + " tokens): " + e.what() +
-                       "; re-fit on more steps (--refit-window, --refit-every)");
-    }
-    fitted.validate(model_.num_moe_layers(), model_.num_routed_experts, cluster_.num_gpus(), "re-fit");
-    auto next = std::make_unique<Placement>(keep_in_place(placement_, fitted, cluster_));
-    if (refit_->min_load_gain > 0)
-      keep_layers_that_balance(placement_, *next, served, refit_->min_load_gain);
-    WeightMoves moves = plan_weight_moves(placement_, *next, cluster_, refit_->expert_bytes);
+  if (next_refit_ < refits_.size() && refits_[next_refit_].first == step_) {
+    auto next = std::make_unique<Placement>(std::move(refits_[next_refit_++].second));
+    WeightMoves moves = plan_weight_moves(placement_, *next, cluster_, expert_bytes_);
     plan.weight_copies = moves.copies;
     plan.weight_copies_inter_node = moves.copies_inter_node;
     plan.refit = true;
@@ -347,8 +370,6 @@ StepPlan DecodePlanner::begin_step()
   }
   std::vector<std::vector<int64_t>> tokens, kv;
   scheduler_.next_step(tokens, kv);
-  if (served_)
-    served_->add_step(tokens);
   const int G = cluster_.num_gpus(), M = micro_batches_;
   plan.step = step_++;
   plan.micro.resize(M);

@@ -105,7 +105,6 @@ struct StepPlan {
 };
 
 struct RefitSettings;
-class ServedTokens;
 
 /// What the actors replay, step after step (the decode planner; `moesim op` plans a single layer). A step is
 /// planned in two parts so that a run holds only the layers in flight: begin_step() admits the step's tokens and
@@ -132,11 +131,12 @@ public:
   LayerTraffic plan_layer(const StepPlan& step, int micro, int moe_layer) override;
   int micro_batches() const override { return micro_batches_; }
   int moe_layers() const override { return model_.num_moe_layers(); }
-  bool may_refit() const override { return refit_ != nullptr; }
+  bool may_refit() const override { return !refits_.empty(); }
   const KernelSetup& kernel() const { return kernel_; }
-  /// Re-fits the placement before every settings.every_steps-th step on the tokens served so far (or in the last
-  /// window_steps steps), and puts the weight copies into that step's plan. Call before the first step.
-  void enable_refit(const RefitSettings& settings);
+  /// Re-fits the placement before every settings.every_steps-th step of a run of `steps` steps on the tokens served
+  /// so far (or in the last window_steps steps), and puts the weight copies into that step's plan. Call before the
+  /// first step: every re-fit is fitted here (UsageError naming the step when the policy refuses one).
+  void enable_refit(const RefitSettings& settings, int steps);
   /// The placement layers are being planned on (a re-fit replaces it with the first layer of its step).
   const Placement& placement() const { return placement_; }
   ~DecodePlanner() override;
@@ -165,8 +165,9 @@ private:
   /// expert e of MoE layer l are rep_gpu_[rep_begin_[l * E + e] .. rep_begin_[l * E + e + 1]), on nodes rep_node_.
   std::vector<int32_t> rep_begin_, rep_gpu_, rep_node_;
   std::vector<int32_t> expert_count_; ///< plan_layer's [gpu][expert] token counts, all zero between calls
-  std::unique_ptr<RefitSettings> refit_;  ///< null: the placement stays
-  std::unique_ptr<ServedTokens> served_;  ///< what the refit fits on
+  std::vector<std::pair<int, Placement>> refits_; ///< (step, placement from that step on), in step order
+  size_t next_refit_ = 0;
+  double expert_bytes_ = 0; ///< bytes of one routed expert's weights (re-fit copies)
   /// A re-fitted placement that takes effect with the layers of step pending_step_: layers of earlier steps may
   /// still be planned after begin_step() of the re-fit step (another micro-batch still in them), on the old one.
   std::unique_ptr<Placement> pending_;

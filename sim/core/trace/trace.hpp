@@ -68,6 +68,13 @@ struct Trace {
       return ExpertIds(experts8.data() + at);
     return ExpertIds(experts.data() + at);
   }
+  /// Where experts_of(t, l) reads, for prefetching (the [T][L][k] layout puts each token's ids of one layer on
+  /// their own cache line).
+  const void* experts_address(int64_t t, int l) const
+  {
+    const size_t at = (static_cast<size_t>(t) * moe_layers.size() + static_cast<size_t>(l)) * static_cast<size_t>(top_k);
+    return experts8.empty() ? static_cast<const void*>(experts.data() + at) : static_cast<const void*>(experts8.data() + at);
+  }
   /// Ids stored (either form) and the i-th of them.
   size_t num_expert_ids() const { return experts8.empty() ? experts.size() : experts8.size(); }
   int expert_id(size_t i) const { return experts8.empty() ? experts[i] : experts8[i]; }
