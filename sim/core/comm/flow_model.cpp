@@ -163,7 +163,14 @@ void FlowSolver::share_link(double C, const FlowBatch& batch, const int32_t* flo
   // Local class ids on this link, in order of first appearance.
   link_classes_.clear();
   entry_class_.resize(n);
+  // A link's flows are scattered over the batch: their class and start are fetched ahead (the start is read again
+  // below, by then from cache).
+  constexpr int32_t kAhead = 16;
   for (int32_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      __builtin_prefetch(&flow_class_[flows[i + kAhead]]);
+      __builtin_prefetch(&batch.start_s[flows[i + kAhead]]);
+    }
     const int32_t g = flow_class_[flows[i]];
     if (local_of_[g] < 0) {
       local_of_[g] = static_cast<int32_t>(link_classes_.size());
