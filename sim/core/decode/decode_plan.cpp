@@ -194,6 +194,20 @@ void DecodePlanner::enable_refit(const RefitSettings& settings, int steps)
       !(settings.min_load_gain >= 0 && settings.min_load_gain < 1))
     throw InternalError("invalid re-fit settings");
   expert_bytes_ = settings.expert_bytes;
+  // Every re-fitted placement is kept until its step: refuse runs whose re-fits would not fit in memory.
+  double placement_bytes = 0;
+  for (const auto& layer : placement_.replicas)
+    for (const auto& reps : layer)
+      placement_bytes += sizeof(reps) + 16.0 + sizeof(int) * static_cast<double>(reps.size());
+  const int refits = steps > 1 ? (steps - 1) / settings.every_steps : 0;
+  if (refits * placement_bytes > 2e9) {
+    char buf[300];
+    std::snprintf(buf, sizeof buf,
+                  "--refit-every %d over %d steps re-fits %d times, and the re-fitted placements would take about "
+                  "%.1f GB until their steps: re-fit less often or simulate fewer steps",
+                  settings.every_steps, steps, refits, refits * placement_bytes / 1e9);
+    throw UsageError(buf);
+  }
   // The tokens a step serves do not depend on simulated time, so every re-fit is fitted here, before the run, on a
   // copy of the scheduler: a policy's error is raised before any simulation (and never inside an actor).
   BatchScheduler ahead = scheduler_;
