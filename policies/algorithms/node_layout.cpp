@@ -75,6 +75,39 @@ void rebalance_parts(const std::vector<std::vector<double>>& w, const std::vecto
   }
 }
 
+/// One message per (token, expert): co-locating experts saves nothing, and experts the same tokens choose, on one
+/// GPU, pile a step's tokens onto it. Heaviest first, each expert goes to the GPU with a free slot where its load
+/// plus the tokens it shares with the experts already there (co-activation) is smallest.
+std::vector<int> spread_parts(const std::vector<std::vector<double>>& w, const std::vector<double>& load,
+                              const std::vector<int>& caps)
+{
+  const int n = static_cast<int>(load.size()), parts = static_cast<int>(caps.size());
+  std::vector<int> order(n), part(n, -1), used(parts, 0);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load[a] > load[b]; });
+  std::vector<double> pl(parts, 0.0);
+  std::vector<std::vector<double>> tie(n, std::vector<double>(parts, 0.0)); // co-activation with each part
+  for (const int a : order) {
+    int best = -1;
+    double best_cost = 0;
+    for (int p = 0; p < parts; ++p) {
+      if (used[p] >= caps[p])
+        continue;
+      const double cost = pl[p] + tie[a][p];
+      if (best < 0 || cost < best_cost) {
+        best = p;
+        best_cost = cost;
+      }
+    }
+    part[a] = best;
+    ++used[best];
+    pl[best] += load[a];
+    for (int v = 0; v < n; ++v)
+      tie[v][best] += w[v][a];
+  }
+  return part;
+}
+
 } // namespace
 
 void lay_out_layer(const PlacementContext& ctx, const SlotLayout& layout, int l, const std::vector<int>& node_of,
@@ -113,9 +146,14 @@ void lay_out_layer(const PlacementContext& ctx, const SlotLayout& layout, int l,
     for (int e : experts)
       sub_load.push_back(total[e]);
     const std::vector<int> caps(layout.primary.begin() + n * gpn, layout.primary.begin() + (n + 1) * gpn);
-    auto gpu_part = partition(sub, caps, ctx.seed + static_cast<uint64_t>(l), sub_load);
-    rebalance_parts(sub, sub_load, gpn, gpu_part);
-    refine_copies(copy_sets[n], sub_load, gpn, max_gpu_load, gpu_part);
+    std::vector<int> gpu_part;
+    if (ctx.messages_per_expert)
+      gpu_part = spread_parts(sub, sub_load, caps);
+    else {
+      gpu_part = partition(sub, caps, ctx.seed + static_cast<uint64_t>(l), sub_load);
+      rebalance_parts(sub, sub_load, gpn, gpu_part);
+      refine_copies(copy_sets[n], sub_load, gpn, max_gpu_load, gpu_part);
+    }
     for (size_t a = 0; a < experts.size(); ++a)
       replicas[experts[a]].push_back(n * gpn + gpu_part[a]);
     for (int e : experts) {

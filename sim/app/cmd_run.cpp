@@ -105,12 +105,13 @@ int run(RunOpts& o)
   Simulation sim(spec.platform_file);
   const Cluster& cluster = sim.cluster();
 
+  const bool messages_per_expert = make_a2a_kernel(spec.a2a_kernel)->copy_rule() == CopyRule::PerExpert;
   const RequestSplit split = spec.fit_labels.empty()
                                  ? split_requests(trace, spec.train_fraction, spec.seed)
                                  : split_by_labels(trace, parse_label_list(spec.fit_labels), spec.trace_file);
   const Placement placement = placement_entry.fn(PlacementContext{
       model, cluster, trace, split.fit, spec.redundant_experts(cluster.num_gpus()), spec.seed, spec.clusters, spec.signature_tokens,
-      spec.gpu_balance, &split.serve});
+      spec.gpu_balance, &split.serve, messages_per_expert});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
   check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts(cluster.num_gpus()));
   const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
@@ -149,7 +150,7 @@ int run(RunOpts& o)
       std::vector<int32_t> all(served.requests.size());
       std::iota(all.begin(), all.end(), 0);
       return fn(PlacementContext{model, cluster, served, all, spec.redundant_experts(cluster.num_gpus()), spec.seed,
-                                 spec.clusters, spec.signature_tokens, spec.gpu_balance, &all});
+                                 spec.clusters, spec.signature_tokens, spec.gpu_balance, &all, messages_per_expert});
     };
     planner.enable_refit(refit, spec.steps);
     spdlog::info("placement {} is re-fitted before every {}th step on the tokens served {} (fitted now); the "

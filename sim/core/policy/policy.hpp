@@ -34,6 +34,9 @@ struct PlacementContext {
   double gpu_balance = 1.5;
   /// The served (held-out) split: only the `oracle` bound reads it (it fits on what it is judged on)
   const std::vector<int32_t>* serve_requests = nullptr;
+  /// The run's all-to-all sends one message per (token, selected expert) (DeepEP low-latency): experts sharing a
+  /// GPU save no bytes, and experts that the same tokens choose are better spread over a node's GPUs.
+  bool messages_per_expert = false;
 };
 
 /// Which GPU (attention data-parallel rank) each request joins.
