@@ -59,7 +59,7 @@ Trace ServedTokens::trace(const Trace& source) const
     t.token_request.push_back(static_cast<int32_t>(t.requests.size() - 1));
     t.token_position.push_back(source.token_position[tok]);
     t.token_phase.push_back(source.token_phase[tok]);
-    const size_t at = static_cast<size_t>(tok) * per_token;
+    const size_t at = source.expert_offset(tok, 0);
     if (narrow)
       t.experts8.insert(t.experts8.end(), source.experts8.begin() + at, source.experts8.begin() + at + per_token);
     else

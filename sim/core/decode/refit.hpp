@@ -19,7 +19,6 @@ class ServedTokens {
 public:
   /// tokens[g]: the trace token of every slot of GPU g in one step.
   void add_step(const std::vector<std::vector<int64_t>>& tokens);
-  int steps() const { return static_cast<int>(steps_.size()); }
   /// Forgets all but the last `window_steps` steps (0 = keep every step).
   void keep_last(int window_steps);
   /// The distinct tokens of the kept steps as a trace of `source`'s shape: one request per source request with a

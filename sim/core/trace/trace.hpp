@@ -60,10 +60,15 @@ struct Trace {
 
   int64_t num_tokens() const { return static_cast<int64_t>(token_request.size()); }
   int num_layers() const { return static_cast<int>(moe_layers.size()); }
+  /// Index of token t's first id at MoE layer index l in experts / experts8 ([T][L][k]).
+  size_t expert_offset(int64_t t, int l) const
+  {
+    return (static_cast<size_t>(t) * moe_layers.size() + static_cast<size_t>(l)) * static_cast<size_t>(top_k);
+  }
   /// The top_k expert ids of token t at MoE layer index l.
   ExpertIds experts_of(int64_t t, int l) const
   {
-    const size_t at = (static_cast<size_t>(t) * moe_layers.size() + static_cast<size_t>(l)) * static_cast<size_t>(top_k);
+    const size_t at = expert_offset(t, l);
     if (!experts8.empty())
       return ExpertIds(experts8.data() + at);
     return ExpertIds(experts.data() + at);
@@ -72,7 +77,7 @@ struct Trace {
   /// their own cache line).
   const void* experts_address(int64_t t, int l) const
   {
-    const size_t at = (static_cast<size_t>(t) * moe_layers.size() + static_cast<size_t>(l)) * static_cast<size_t>(top_k);
+    const size_t at = expert_offset(t, l);
     return experts8.empty() ? static_cast<const void*>(experts.data() + at) : static_cast<const void*>(experts8.data() + at);
   }
   /// Ids stored (either form) and the i-th of them.
