@@ -1,4 +1,5 @@
 #include "algorithms/gpu_packing.hpp"
+#include "algorithms/signature.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/io/errors.hpp"
 #include "core/policy/policy.hpp"
@@ -245,7 +246,7 @@ TEST_CASE("joint + locality: two families end fully node-local; the signature to
   }
 }
 
-TEST_CASE("oracle: fitted on the served split, refused without one; its grouping knows every token")
+TEST_CASE("oracle: fitted on the served split, refused without one; its grouping knows every token and replays the honest groupings' tokens")
 {
   ModelSpec m = test::tiny_model(2, 16, 2);
   const Trace t = two_families(m, 12, 40);
@@ -259,7 +260,10 @@ TEST_CASE("oracle: fitted on the served split, refused without one; its grouping
   p.validate(m.num_moe_layers(), m.num_routed_experts, c.num_gpus(), "oracle");
   GroupingContext gctx{c, t, served, 4, 1, &m, &none, 8, 0, &p};
   const Grouping g = GroupingRegistry::instance().get("oracle", "grouping").fn(gctx);
-  CHECK(g.read_tokens.empty()); // a bound: it replays everything
+  // Without prefill it replays what the signature groupings replay: not the leading tokens their signatures read.
+  REQUIRE(g.read_tokens.size() == t.requests.size());
+  for (int32_t r : served)
+    CHECK(g.read_tokens[r] == policy::signature_length(t, r, 8));
   for (size_t r = 0; r < t.requests.size(); ++r)
     CHECK(c.node_of(g.gpu_of_request[r]) == c.node_of(g.gpu_of_request[r % 2]));
   CHECK(c.node_of(g.gpu_of_request[0]) != c.node_of(g.gpu_of_request[1]));
