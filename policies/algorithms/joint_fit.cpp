@@ -26,6 +26,21 @@ constexpr double kPriceStep = 0.05;
 /// Requests the alternation runs on at most (a seeded sample beyond): bounds the fit at scale (bench/fit_speed.sh).
 constexpr size_t kMaxAlternationRequests = 16384;
 
+/// kMaxAlternationRequests of `requests`, drawn with the seed, in their given (arrival) order.
+std::vector<int32_t> seeded_sample(const std::vector<int32_t>& requests, uint64_t seed)
+{
+  std::vector<size_t> pick(requests.size());
+  std::iota(pick.begin(), pick.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(pick.begin(), pick.end(), rng);
+  pick.resize(std::min(pick.size(), kMaxAlternationRequests));
+  std::sort(pick.begin(), pick.end());
+  std::vector<int32_t> sample;
+  for (size_t i : pick)
+    sample.push_back(requests[i]);
+  return sample;
+}
+
 std::vector<int64_t> served_tokens(const Trace& trace, const std::vector<int32_t>& requests, bool has_decode)
 {
   std::vector<int64_t> w(requests.size(), 0);
@@ -336,15 +351,7 @@ JointFit fit_joint(const Trace& trace, const std::vector<int32_t>& requests, int
     return fit_starts(trace, requests, nodes, node_primaries, seed, signature_tokens, has_decode);
   // Many requests: the alternation runs on a seeded sample (arrival order kept), then every request is assigned
   // once under the placement it found.
-  std::vector<size_t> pick(requests.size());
-  std::iota(pick.begin(), pick.end(), 0);
-  std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::shuffle(pick.begin(), pick.end(), rng);
-  pick.resize(kMaxAlternationRequests);
-  std::sort(pick.begin(), pick.end());
-  std::vector<int32_t> sample;
-  for (size_t i : pick)
-    sample.push_back(requests[i]);
+  const auto sample = seeded_sample(requests, seed ^ 0x9e3779b97f4a7c15ULL);
   JointFit fit = fit_starts(trace, sample, nodes, node_primaries, seed, signature_tokens, has_decode);
   const int L = trace.num_layers(), E = trace.num_experts;
   std::vector<int> node_of(static_cast<size_t>(L) * E);
@@ -401,6 +408,42 @@ std::vector<std::vector<double>> local_pairs_by_node(const Trace& trace, const s
         copies.add_token(trace, t, s[i]);
   }
   return s;
+}
+
+ActivationClusters node_centroids(const Trace& trace, const std::vector<int32_t>& all_fit_requests,
+                                  const Placement& placement, int nodes, int gpus_per_node, uint64_t seed)
+{
+  // Beyond kMaxAlternationRequests, a seeded sample (arrival order kept): the centroids are means, and the sample
+  // bounds the fit at scale (bench/fit_speed.sh).
+  const std::vector<int32_t> fit_requests = all_fit_requests.size() > kMaxAlternationRequests
+                                                 ? seeded_sample(all_fit_requests, seed ^ 0x94d049bb133111ebULL)
+                                                 : all_fit_requests;
+  std::vector<int64_t> w;
+  for (int32_t r : fit_requests)
+    w.push_back(trace.requests[r].token_count);
+  const auto node_of =
+      balanced_assignment(local_pairs_by_node(trace, fit_requests, placement, nodes, gpus_per_node), w, nodes);
+  ActivationClusters c;
+  c.k = nodes;
+  c.dim = trace.num_layers() * trace.num_experts;
+  c.centroids.assign(nodes, std::vector<double>(c.dim, 0.0));
+  std::vector<double> weight(nodes, 0.0);
+  for (size_t i = 0; i < fit_requests.size(); ++i) {
+    for (const auto& [j, v] : activation_vector(trace, fit_requests[i], 0, -1))
+      c.centroids[node_of[i]][j] += static_cast<double>(w[i]) * v;
+    weight[node_of[i]] += static_cast<double>(w[i]);
+  }
+  for (int n = 0; n < nodes; ++n) {
+    double norm2 = 0;
+    for (double& v : c.centroids[n]) {
+      v = weight[n] > 0 ? v / weight[n] : 0.0;
+      norm2 += v * v;
+    }
+    c.centroid_norm2.push_back(norm2);
+    c.node_of_cluster.push_back(n);
+  }
+  c.cluster_of_sample = node_of;
+  return c;
 }
 
 Placement place_by_joint_fit(const PlacementContext& ctx, const std::vector<int32_t>& requests, int signature_tokens)

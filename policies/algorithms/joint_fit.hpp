@@ -2,6 +2,7 @@
 // Joint fit of expert placement and request grouping on nodes: node-local token-expert pairs, maximised by
 // alternating an exact per-layer expert -> node assignment (capacities = primaries per node) with a
 // capacity-balanced request -> node assignment (capacity = an equal share of the tokens).
+#include "algorithms/kmeans.hpp"
 #include "core/policy/policy.hpp"
 
 #include <cstdint>
@@ -68,6 +69,16 @@ std::vector<double> balancing_prices(const std::vector<std::vector<double>>& sco
 /// hold less than an equal share of the tokens (ties: fewer tokens).
 std::vector<int> online_assignment(const std::vector<std::vector<double>>& score, const std::vector<int64_t>& weight,
                                    int nodes, const std::vector<double>& prices);
+
+/// What the `locality` grouping learns from the fitting requests: each is put on a node knowing all its served tokens
+/// under the run's placement (balanced_assignment of local_pairs_by_node, an equal share of the tokens per node),
+/// and node n's centroid is the token-weighted mean of its requests' activation vectors (all tokens, as the
+/// `activation` clustering's). Cluster n is node n. A new request then goes to the node whose requests its signature
+/// is nearest to (assign_by_signature): a classifier of what the best assignment of the requests seen so far did.
+/// Beyond 16,384 fitting requests the centroids are fitted on a seeded sample; cluster_of_sample is then the node
+/// of each sampled request.
+ActivationClusters node_centroids(const Trace& trace, const std::vector<int32_t>& fit_requests,
+                                  const Placement& placement, int nodes, int gpus_per_node, uint64_t seed);
 
 /// Scores request r's signature against every node (adds to score[n] its pairs with a copy on n) and returns the
 /// leading tokens it read from the tokens a run replays (0 for a prefill signature).

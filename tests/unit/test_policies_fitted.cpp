@@ -1,4 +1,5 @@
 #include "algorithms/gpu_packing.hpp"
+#include "algorithms/joint_fit.hpp"
 #include "algorithms/signature.hpp"
 #include "core/decode/decode_plan.hpp"
 #include "core/io/errors.hpp"
@@ -244,6 +245,49 @@ TEST_CASE("joint + locality: two families end fully node-local; the signature to
     for (const auto& lt : plan.micro[0].layers)
       CHECK(lt.pairs_local_node == lt.pairs_total);
   }
+}
+
+TEST_CASE("locality: learns from the fitting split where a request is best served, classifies new ones by signature")
+{
+  ModelSpec m = test::tiny_model(2, 16, 2);
+  const Trace t = two_families(m, 12, 40); // family r % 2 uses experts [8 (r % 2), 8 (r % 2) + 8)
+  Cluster c = Cluster::uniform(2, 2, h100_sxm());
+  // Family 0's experts on node 1, family 1's on node 0: no rule that ignores the placement gets this by chance.
+  Placement p;
+  p.replicas.assign(m.num_moe_layers(), std::vector<std::vector<int>>(m.num_routed_experts));
+  for (auto& layer : p.replicas)
+    for (int e = 0; e < m.num_routed_experts; ++e)
+      layer[e] = {e < 8 ? 2 + e % 2 : e % 2};
+  std::vector<int32_t> fit, serve;
+  for (int32_t r = 0; r < static_cast<int32_t>(t.requests.size()); ++r)
+    (r < 12 ? fit : serve).push_back(r);
+  const auto centroids = policy::node_centroids(t, fit, p, 2, 2, 1);
+  for (size_t i = 0; i < fit.size(); ++i) // placed knowing their tokens: each family on its experts' node
+    CHECK(centroids.cluster_of_sample[i] == (t.requests[fit[i]].label == 0 ? 1 : 0));
+  GroupingContext gctx{c, t, serve, 4, 1, &m, &fit, 8, 0, &p};
+  const auto& locality = GroupingRegistry::instance().get("locality", "grouping");
+  const Grouping g = locality.fn(gctx);
+  for (int32_t r : serve) {
+    CHECK(c.node_of(g.gpu_of_request[r]) == (t.requests[r].label == 0 ? 1 : 0));
+    CHECK(g.read_tokens[r] == 8);
+  }
+  for (int32_t r : fit)
+    CHECK(g.gpu_of_request[r] == -1);
+  // Capacity: served requests of family 0 alone fill node 1 to an equal share of their tokens, then the next nearest.
+  std::vector<int32_t> zeros;
+  for (int32_t r : serve)
+    if (t.requests[r].label == 0)
+      zeros.push_back(r);
+  GroupingContext zctx{c, t, zeros, 4, 1, &m, &fit, 8, 0, &p};
+  const Grouping z = locality.fn(zctx);
+  CHECK(c.node_of(z.gpu_of_request[zeros.front()]) == 1);
+  std::set<int> used;
+  for (int32_t r : zeros)
+    used.insert(c.node_of(z.gpu_of_request[r]));
+  CHECK(used.size() == 2);
+  const std::vector<int32_t> none;
+  GroupingContext empty{c, t, serve, 4, 1, &m, &none, 8, 0, &p};
+  CHECK_THROWS_AS(locality.fn(empty), UsageError);
 }
 
 TEST_CASE("oracle: fitted on the served split, refused without one; its grouping knows every token and replays the honest groupings' tokens")
