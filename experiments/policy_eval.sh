@@ -3,7 +3,8 @@
 # TPOT against linear + round_robin, and its share of the in-sample oracle's reduction (moesim compare --oracle).
 # Traces: the bundled ESFT traces (DeepSeek-V2-Lite) at 2, 4 and 8 nodes x 8 H100; synthetic traces with the
 # generator's published-statistics presets (DeepSeek-V3 at EP32, Qwen3-235B at EP32) and a gpt-oss-20b-shaped trace
-# with many sparse labels and a request-level signal (trace synth; the bundled gpt-oss sample is too small to judge).
+# with many sparse labels and a request-level signal, and a decode-only one shaped like the public gpt-oss routing
+# (trace synth; the bundled gpt-oss sample is too small to judge).
 # Usage: bash experiments/policy_eval.sh [BUILD_DIR] [OUT_DIR]   (a few minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,10 @@ done
 GO=data/models/gpt-oss-20b/config.json
 [ -f "$OUT/gpt-oss.h5" ] || "$M" trace synth --model $GO --requests 600 --labels $(seq -f "l%g" 1 60) --overlap 0.8 \
   --correlation 0.9 --skew 0.8 --prompt 32:96 --decode 32:96 --seed 5 -o "$OUT/gpt-oss.h5" 2>/dev/null
+# Shaped like the public gpt-oss-20b decode routing (GPT-OSS-MoE-ExpertFingerprinting: decode only, about 700
+# requests of a few hundred tokens, about 5 requests per dataset label): the in-sample oracle finds about -25%.
+[ -f "$OUT/gpt-oss-decode.h5" ] || "$M" trace synth --model $GO --requests 700 --labels $(seq -f "d%g" 1 140) \
+  --overlap 0.5 --correlation 0.9 --skew 1.0 --prompt 0 --decode 150:450 --seed 7 -o "$OUT/gpt-oss-decode.h5" 2>/dev/null
 V3=data/models/DeepSeek-V3/config.json
 [ -f "$OUT/v3.h5" ] || "$M" trace synth --model $V3 --requests 2048 --prompt 32:64 --decode 32:64 -o "$OUT/v3.h5" 2>/dev/null
 Q3=data/models/Qwen3-235B-A22B/config.json
@@ -34,6 +39,7 @@ Q3=data/models/Qwen3-235B-A22B/config.json
   2>/dev/null
 for seed in 1 2 3; do
   run gpt-oss-4n platforms/h100-calibrated-4n.xml $GO "$OUT/gpt-oss.h5" 4 $seed
+  run gpt-oss-decode-4n platforms/h100-calibrated-4n.xml $GO "$OUT/gpt-oss-decode.h5" 8 $seed
   run deepseek-v3-4n platforms/h100-calibrated-4n.xml $V3 "$OUT/v3.h5" 16 $seed
   run qwen3-4n platforms/h100-calibrated-4n.xml $Q3 "$OUT/qwen3.h5" 16 $seed
 done
