@@ -139,14 +139,21 @@ double Simulation::Impl::latency(int src, int dst)
 
 double Simulation::Impl::route_latency_s(int src, int dst)
 {
+  int n = 0;
+  double latency_s = 0;
+  route_and_latency(src, dst, n, latency_s);
+  return latency_s;
+}
+
+const int32_t* Simulation::Impl::route_and_latency(int src, int dst, int& n, double& latency_s)
+{
   // The links' declared latencies summed along the route: a few additions instead of a [G x G] table (134 MB at
   // 4,096 GPUs).
-  int n = 0;
   const int32_t* links = route(src, dst, n);
-  double latency_s = 0;
+  latency_s = 0;
   for (int i = 0; i < n; ++i)
     latency_s += network_latency_s[links[i]];
-  return latency_s;
+  return links;
 }
 
 const int32_t* Simulation::Impl::route(int src, int dst, int& n)

@@ -65,6 +65,7 @@ struct Simulation::Impl final : public NetworkView {
   // NetworkView (comm/phase.hpp) for the all-to-all phases of both communication models.
   const FlowNetwork& flow_network() const override { return network; }
   double route_latency_s(int src, int dst) override;
+  const int32_t* route_and_latency(int src, int dst, int& n, double& latency_s) override;
   int node_of(int gpu) const override { return cluster.node_of(gpu); }
   double nccl_overhead_s(bool inter_node) const override { return calibration.overhead_s(inter_node); }
   double nccl_factor(bool inter_node, double bytes) override;

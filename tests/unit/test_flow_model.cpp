@@ -139,3 +139,141 @@ TEST_CASE("Size classes: the solver equals per-flow processor sharing on random 
       REQUIRE(got[i] == Approx(want[i]).epsilon(1e-12));
   }
 }
+
+namespace {
+
+/// Random flows over a small network: each link's finishes by per-flow processor sharing, a flow's = the latest.
+struct RandomNetwork {
+  FlowNetwork net;
+  std::vector<std::vector<int32_t>> routes; ///< the routes flows may take
+  std::vector<double> bytes, start;
+  std::vector<int> route_of; ///< [flow]
+
+  std::vector<double> reference() const
+  {
+    std::vector<double> finish(start);
+    for (int l = 0; l < net.num_links(); ++l) {
+      std::vector<size_t> on;
+      std::vector<double> b, s;
+      for (size_t f = 0; f < bytes.size(); ++f)
+        if (bytes[f] > 0 && std::count(routes[route_of[f]].begin(), routes[route_of[f]].end(), l)) {
+          on.push_back(f);
+          b.push_back(bytes[f]);
+          s.push_back(start[f]);
+        }
+      if (on.empty())
+        continue;
+      const auto fin = net.fatpipe[l] ? std::vector<double>() : reference_ps(net.bandwidth_Bps[l], b, s);
+      for (size_t i = 0; i < on.size(); ++i)
+        finish[on[i]] = std::max(finish[on[i]], net.fatpipe[l] ? s[i] + b[i] / net.bandwidth_Bps[l] : fin[i]);
+    }
+    return finish;
+  }
+  std::vector<double> solve(const std::vector<uint8_t>* skip) const
+  {
+    FlowBatch b;
+    for (size_t f = 0; f < bytes.size(); ++f) {
+      const auto& r = routes[route_of[f]];
+      b.add(bytes[f], start[f], r.data(), static_cast<int>(r.size()), skip);
+    }
+    std::vector<double> finish;
+    FlowSolver().solve(net, b, finish);
+    return finish;
+  }
+};
+
+} // namespace
+
+TEST_CASE("Routes: the solver equals per-link processor sharing on random networks, idle gaps and skipped periods")
+{
+  // Sparse starts leave links idle between busy periods; links of mixed speeds let the solver skip the periods of
+  // the faster ones that decide nothing. Every finish must still be the reference's.
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    RandomNetwork rn;
+    const int L = 2 + static_cast<int>(rng() % 8);
+    for (int l = 0; l < L; ++l)
+      rn.net.add_link(1e9 * (1 + static_cast<double>(rng() % 8)), rng() % 10 == 0);
+    const int R = 1 + static_cast<int>(rng() % 12);
+    for (int r = 0; r < R; ++r) {
+      std::vector<int32_t> route;
+      for (int l = 0; l < L; ++l)
+        if (rng() % 3 == 0)
+          route.push_back(l);
+      if (route.empty())
+        route.push_back(static_cast<int32_t>(rng() % L));
+      rn.routes.push_back(route);
+    }
+    const int n = 1 + static_cast<int>(rng() % 150);
+    const double gap_s = trial % 2 ? 1e-6 : 1e-4; // dense bursts, or arrivals far apart
+    for (int i = 0; i < n; ++i) {
+      rn.bytes.push_back(rng() % 20 == 0 ? 0.0 : 7168.0 * (1 + static_cast<double>(rng() % 4)));
+      rn.start.push_back(gap_s * static_cast<double>(rng() % 30));
+      rn.route_of.push_back(static_cast<int>(rng() % R));
+    }
+    const auto want = rn.reference();
+    const auto got = rn.solve(nullptr);
+    for (int i = 0; i < n; ++i)
+      REQUIRE(got[i] == Approx(want[i]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("Route cover: a link every route of which crosses a link no faster decides no finish")
+{
+  FlowNetwork net;
+  const int pcie = net.add_link(64e9, false), nic = net.add_link(50e9, false); // in series on every route
+  const int a = net.add_link(10e9, false), b = net.add_link(10e9, false);      // the same routes, as fast
+  const int c = net.add_link(10e9, false);                                      // a strict subset of d's routes
+  const int d = net.add_link(10e9, false);
+  const int pipe = net.add_link(1e9, true), shared = net.add_link(5e9, false); // a fat pipe bounds no shared link
+  const int alone = net.add_link(1e9, false);
+  RouteCover cover;
+  const std::vector<std::vector<int32_t>> routes = {
+      {pcie, nic, alone}, {pcie, nic}, {a, b}, {b, a, alone}, {c, d}, {d}, {pipe, shared}, {shared}};
+  for (const auto& r : routes)
+    cover.add_route(r.data(), static_cast<int>(r.size()));
+  const auto covered = cover.covered(net);
+  REQUIRE(covered.size() == static_cast<size_t>(net.num_links()));
+  CHECK(covered[pcie] == 1); // the slower NIC port serves the same flows
+  CHECK(covered[nic] == 0);
+  CHECK(covered[a] == 0); // equal routes, equal speed: the lower index is kept
+  CHECK(covered[b] == 1);
+  CHECK(covered[c] == 1); // d carries c's flows and more, as fast
+  CHECK(covered[d] == 0);
+  CHECK(covered[pipe] == 0);
+  CHECK(covered[shared] == 0);
+  CHECK(covered[alone] == 0); // routes through it cross no link that is on all of them and no faster
+
+  // Leaving the covered links out of the flows changes no finish, on random networks with links in series.
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 100; ++trial) {
+    RandomNetwork rn;
+    const int L = 3 + static_cast<int>(rng() % 6);
+    for (int l = 0; l < L; ++l)
+      rn.net.add_link(1e9 * (1 + static_cast<double>(rng() % 4)), rng() % 8 == 0);
+    RouteCover rc;
+    const int R = 1 + static_cast<int>(rng() % 10);
+    for (int r = 0; r < R; ++r) {
+      std::vector<int32_t> route;
+      for (int l = 0; l < L; ++l)
+        if (rng() % 2 == 0) {
+          route.push_back(l);
+          if (l + 1 < L && l % 2 == 0) // even links mostly come with their odd neighbour (a series pair)
+            route.push_back(++l);
+        }
+      if (route.empty())
+        route.push_back(0);
+      rn.routes.push_back(route);
+      rc.add_route(route.data(), static_cast<int>(route.size()));
+    }
+    const auto skip = rc.covered(rn.net);
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 120); i < n; ++i) {
+      rn.bytes.push_back(7168.0 * (1 + static_cast<double>(rng() % 3)));
+      rn.start.push_back(1e-6 * static_cast<double>(rng() % 20));
+      rn.route_of.push_back(static_cast<int>(rng() % R));
+    }
+    const auto full = rn.solve(nullptr), reduced = rn.solve(&skip);
+    for (size_t i = 0; i < full.size(); ++i)
+      REQUIRE(reduced[i] == Approx(full[i]).epsilon(1e-12));
+  }
+}

@@ -39,15 +39,66 @@ void FlowBatch::clear()
   route_links.clear();
 }
 
-void FlowBatch::add(double b, double start, const int32_t* links, int n)
+void FlowBatch::add(double b, double start, const int32_t* links, int n, const std::vector<uint8_t>* skip)
 {
   bytes.push_back(b);
   start_s.push_back(start);
-  const size_t at = route_links.size();
+  size_t at = route_links.size();
   route_links.resize(at + static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) // routes are a few links: a loop beats memmove's set-up
-    route_links[at + i] = links[i];
+  // Routes are a few links: a loop beats memmove's set-up.
+  if (!skip) {
+    for (int i = 0; i < n; ++i)
+      route_links[at + i] = links[i];
+  } else {
+    const size_t known = skip->size();
+    for (int i = 0; i < n; ++i) {
+      const int32_t l = links[i];
+      route_links[at] = l;
+      at += static_cast<size_t>(l) >= known || !(*skip)[l];
+    }
+    route_links.resize(at);
+  }
   route_begin.push_back(static_cast<int32_t>(route_links.size()));
+}
+
+void RouteCover::add_route(const int32_t* links, int n)
+{
+  for (int i = 0; i < n; ++i) {
+    const int32_t l = links[i];
+    if (static_cast<size_t>(l) >= seen_.size()) {
+      seen_.resize(static_cast<size_t>(l) + 1, 0);
+      with_.resize(static_cast<size_t>(l) + 1);
+    }
+    auto& w = with_[l];
+    if (!seen_[l]) {
+      seen_[l] = 1;
+      for (int j = 0; j < n; ++j)
+        if (links[j] != l && std::find(w.begin(), w.end(), links[j]) == w.end())
+          w.push_back(links[j]);
+      continue;
+    }
+    // Keep the links this route also crosses.
+    w.erase(std::remove_if(w.begin(), w.end(), [&](int32_t o) { return std::find(links, links + n, o) == links + n; }),
+            w.end());
+  }
+}
+
+std::vector<uint8_t> RouteCover::covered(const FlowNetwork& net) const
+{
+  std::vector<uint8_t> out(seen_.size(), 0);
+  for (size_t l = 0; l < seen_.size(); ++l)
+    for (const int32_t o : with_[l]) {
+      if (net.fatpipe[o] && !net.fatpipe[l])
+        continue; // a fatpipe serves each flow at full rate: it does not bound a shared link's finishes
+      const double bl = net.bandwidth_Bps[l], bo = net.bandwidth_Bps[o];
+      const auto& wo = with_[o];
+      const bool same_routes = std::find(wo.begin(), wo.end(), static_cast<int32_t>(l)) != wo.end();
+      if (bo < bl || (bo == bl && (!same_routes || o < static_cast<int32_t>(l)))) {
+        out[l] = 1;
+        break;
+      }
+    }
+  return out;
 }
 
 void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vector<double>& finish_s)
@@ -80,31 +131,6 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
         link_flows_[link_begin_[l] + link_count_[l]++] = f;
       }
 
-  // Links in series that carry exactly the same flows (a GPU's PCIe and NIC links) need only the slowest of them
-  // served: processor sharing on a faster server finishes every flow no later.
-  served_.assign(L, 1);
-  signature_.clear();
-  for (int l = 0; l < L; ++l) {
-    const int32_t b = link_begin_[l], e = link_begin_[l + 1];
-    if (b == e || net.fatpipe[l])
-      continue;
-    uint64_t h = static_cast<uint64_t>(e - b);
-    for (int32_t i = b; i < e; ++i)
-      h = (h ^ static_cast<uint64_t>(link_flows_[i])) * 0x100000001b3ULL;
-    auto [it, added] = signature_.try_emplace(h, l);
-    if (added)
-      continue;
-    const int32_t o = it->second, ob = link_begin_[o], oe = link_begin_[o + 1];
-    if (oe - ob != e - b || !std::equal(link_flows_.begin() + b, link_flows_.begin() + e, link_flows_.begin() + ob))
-      continue;
-    if (net.bandwidth_Bps[l] < net.bandwidth_Bps[o]) {
-      served_[o] = 0;
-      it->second = l;
-    } else {
-      served_[l] = 0;
-    }
-  }
-
   // A flow's size is the same on every link it crosses: its class (one per distinct size) is found once.
   size_t want = 16;
   while (want < 2 * F)
@@ -120,9 +146,18 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
     slots_[h] = Slot{};
   local_of_.assign(class_bytes_.size(), -1);
 
-  for (int l = 0; l < L; ++l) {
+  // Slowest links first: their finishes are the likeliest to decide, so that a faster link's busy periods can
+  // often be shown to decide nothing (serve_link). Any order gives the same finishes; the order only decides how
+  // much is skipped, so it is kept while the number of links stays.
+  if (link_order_.size() != static_cast<size_t>(L)) {
+    link_order_.resize(L);
+    std::iota(link_order_.begin(), link_order_.end(), 0);
+    std::stable_sort(link_order_.begin(), link_order_.end(),
+                     [&](int32_t a, int32_t b) { return net.bandwidth_Bps[a] < net.bandwidth_Bps[b]; });
+  }
+  for (const int32_t l : link_order_) {
     const int32_t b = link_begin_[l], e = link_begin_[l + 1];
-    if (b == e || !served_[l])
+    if (b == e)
       continue;
     const double C = net.bandwidth_Bps[l];
     if (net.fatpipe[l]) {
@@ -132,7 +167,36 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
       }
       continue;
     }
-    share_link(C, batch, link_flows_.data() + b, e - b, finish_s);
+    serve_link(C, batch, link_flows_.data() + b, e - b, finish_s);
+  }
+}
+
+void FlowSolver::serve_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n,
+                            std::vector<double>& finish_s)
+{
+  // Processor sharing is work-conserving: a flow leaves no later than the end of its busy period (arrivals in
+  // order, each period's work / C after its first arrival), and the periods are independent (the link is empty
+  // between them). A period whose end is no later than the finish every one of its flows already has on a slower
+  // link decides nothing and is not shared. The end is tested with a margin far above the rounding of either
+  // computation, so that a period is skipped only when it cannot move a finish.
+  const double inv_C = 1.0 / C;
+  int32_t first = 0;
+  double begin_s = batch.start_s[flows[0]], end_s = begin_s;
+  for (int32_t i = 0; i <= n; ++i) {
+    const double start = i < n ? batch.start_s[flows[i]] : std::numeric_limits<double>::infinity();
+    if (start > end_s) { // the period [first, i) ends before flow i arrives
+      const double margin = 1e-9 * (end_s - begin_s) + 1e-15;
+      bool decides = false;
+      for (int32_t j = first; j < i && !decides; ++j)
+        decides = finish_s[flows[j]] < end_s + margin;
+      if (decides)
+        share_link(C, batch, flows + first, i - first, finish_s);
+      if (i == n)
+        return;
+      first = i;
+      begin_s = end_s = start;
+    }
+    end_s += batch.bytes[flows[i]] * inv_C;
   }
 }
 

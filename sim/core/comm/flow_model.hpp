@@ -9,7 +9,9 @@
 // flow slowed elsewhere leaves capacity to the others; docs/performance.md measures the difference against
 // SimGrid's solver (`--comm exact`). Cost per set of F flows crossing E link slots: O(F log F) to order them by
 // start (none when given in that order), then O(E + departures x log k) with k the distinct flow sizes on a link
-// (decode messages are a few token sizes), memory O(E).
+// (decode messages are a few token sizes), memory O(E). Two exact savings: links in series with a link no faster
+// on every route are left out of the flows (RouteCover), and a link's busy periods that end before every one of
+// their flows' finish on the slower links are not shared.
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -30,6 +32,22 @@ struct FlowNetwork {
   int num_links() const { return static_cast<int>(bandwidth_Bps.size()); }
 };
 
+/// Which links no flow's finish depends on, from the routes the flows may take: link l is covered when every route
+/// through it also crosses a link o that is no faster (and, for a shared link l, shared too). o's processor sharing
+/// then serves a superset of l's flows at a lower or equal rate, so that no flow finishes later on l than on o (PS
+/// is monotone: adding flows or slowing the server delays no flow). Of links with equal bandwidth and the same
+/// routes the lowest index is kept. A GPU's PCIe link in series with its NIC port is the typical covered link.
+class RouteCover {
+public:
+  void add_route(const int32_t* links, int n);
+  /// [link] 1: covered (links of no route added are not).
+  std::vector<uint8_t> covered(const FlowNetwork& net) const;
+
+private:
+  std::vector<uint8_t> seen_;              ///< [link] on some route added
+  std::vector<std::vector<int32_t>> with_; ///< [link] the other links on every route added through it
+};
+
 /// A batch of flows in CSR form: flow i crosses links route_links[route_begin[i] .. route_begin[i + 1]).
 struct FlowBatch {
   std::vector<double> bytes;
@@ -37,8 +55,9 @@ struct FlowBatch {
   std::vector<int32_t> route_begin{0};
   std::vector<int32_t> route_links;
   void clear();
-  /// Appends a flow; `links` points to `n` link indices.
-  void add(double bytes, double start_s, const int32_t* links, int n);
+  /// Appends a flow; `links` points to `n` link indices, of which those with skip[link] = 1 are left out (skip may
+  /// be null, or shorter than the links: indices beyond it are kept).
+  void add(double bytes, double start_s, const int32_t* links, int n, const std::vector<uint8_t>* skip = nullptr);
   size_t size() const { return bytes.size(); }
 };
 
@@ -49,14 +68,16 @@ public:
   void solve(const FlowNetwork& net, const FlowBatch& batch, std::vector<double>& finish_s);
 
 private:
+  /// serve_link: the busy periods of one link (`n` flows in arrival order) that can move a finish, each shared by
+  /// share_link.
+  void serve_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n, std::vector<double>& finish_s);
   /// Processor sharing of one link among `n` flows given in arrival order.
   void share_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n, std::vector<double>& finish_s);
   /// The class (index into class_bytes_) of a flow size.
   int32_t class_of(double bytes);
 
+  std::vector<int32_t> link_order_; ///< links by bandwidth, slowest first (rebuilt when the link count changes)
   std::vector<int32_t> order_, link_count_, link_begin_, link_flows_;
-  std::vector<uint8_t> served_;                      ///< [link] 0: a slower link carries the same flows
-  std::unordered_map<uint64_t, int32_t> signature_; ///< hash of a link's flow list -> link
   // Flow sizes -> classes (open addressing, once per batch); share_link's scratch: the classes of one link and
   // their members in arrival order.
   struct Slot {

@@ -50,9 +50,12 @@ void FastPhaseSolver::add_flows(NetworkView& net, const PhaseStage& st, int src,
       continue;
     const double bytes = static_cast<double>(static_cast<uint64_t>(n * unit_bytes));
     int len = 0;
-    const int32_t* links = net.route(src, dst, len);
-    batch_.add(effective_flow_bytes(net, cost, src, dst, bytes), start_s[src], links, len);
-    flow_latency_s_.push_back(message_latency_s(net, cost, src, dst));
+    double latency_s = 0;
+    const int32_t* links = net.route_and_latency(src, dst, len, latency_s);
+    if (cost.nccl_factors) // message_latency_s, from the route already looked up
+      latency_s += net.nccl_overhead_s(net.node_of(src) != net.node_of(dst));
+    batch_.add(effective_flow_bytes(net, cost, src, dst, bytes), start_s[src], links, len, &covered_);
+    flow_latency_s_.push_back(latency_s);
     flow_src_.push_back(src);
     flow_dst_.push_back(dst);
     flow_first_stage_.push_back(first_stage ? 1 : 0);
@@ -72,19 +75,28 @@ void FastPhaseSolver::arrivals(const PhaseCost& cost, const std::vector<double>&
   }
 }
 
+void FastPhaseSolver::prepare(NetworkView& net, int G)
+{
+  max_latency_into_.assign(G, 0.0);
+  RouteCover cover;
+  for (int src = 0; src < G; ++src)
+    for (int dst = 0; dst < G; ++dst)
+      if (src != dst) {
+        int n = 0;
+        double latency_s = 0;
+        const int32_t* links = net.route_and_latency(src, dst, n, latency_s);
+        cover.add_route(links, n);
+        max_latency_into_[dst] = std::max(max_latency_into_[dst], latency_s);
+      }
+  covered_ = cover.covered(net.flow_network());
+}
+
 void FastPhaseSolver::flags(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s,
                             std::vector<double>& end_s)
 {
   // end[dst] = max over peers of start[src] + latency(src, dst). Peers in order of decreasing start: once a
   // peer's start plus the largest latency into dst cannot beat the maximum so far, no later peer can.
   const int G = static_cast<int>(start_s.size());
-  if (max_latency_into_.size() != static_cast<size_t>(G)) {
-    max_latency_into_.assign(G, 0.0);
-    for (int src = 0; src < G; ++src)
-      for (int dst = 0; dst < G; ++dst)
-        if (src != dst)
-          max_latency_into_[dst] = std::max(max_latency_into_[dst], net.route_latency_s(src, dst));
-  }
   const double overhead = cost.nccl_factors ? std::max(net.nccl_overhead_s(false), net.nccl_overhead_s(true)) : 0.0;
   end_s.assign(G, 0.0);
   for (int dst = 0; dst < G; ++dst) {
@@ -105,6 +117,8 @@ double FastPhaseSolver::solve(NetworkView& net, const LayerComm& comm, bool disp
                               const PhaseCost& cost, const std::vector<double>& start_s, std::vector<double>& end_s)
 {
   const int G = static_cast<int>(start_s.size());
+  if (max_latency_into_.size() != static_cast<size_t>(G))
+    prepare(net, G);
   batch_.clear();
   flow_src_.clear();
   flow_dst_.clear();

@@ -29,6 +29,12 @@ public:
   virtual const int32_t* route(int src, int dst, int& n) = 0;
   /// Sum of the route's link latencies as declared in the platform, seconds.
   virtual double route_latency_s(int src, int dst) = 0;
+  /// route() and route_latency_s() of one pair in one look-up.
+  virtual const int32_t* route_and_latency(int src, int dst, int& n, double& latency_s)
+  {
+    latency_s = route_latency_s(src, dst);
+    return route(src, dst, n);
+  }
   virtual int node_of(int gpu) const = 0;
   /// NCCL-like kernels: the platform's calibrated message overhead and size-keyed bandwidth factor (1 / 0 when the
   /// platform is not calibrated).
@@ -64,6 +70,8 @@ private:
                  const PhaseCost& cost, const std::vector<double>& start_s);
   /// ready_[g] = arrival of the last first-stage flow addressed to g.
   void arrivals(const PhaseCost& cost, const std::vector<double>& start_s);
+  /// Once per platform: every pair's route, for the largest latency into each GPU and the links no finish depends on.
+  void prepare(NetworkView& net, int gpus);
   /// end_s[g] = the latest of g's own start and every peer's start plus the message latency (the flags).
   void flags(NetworkView& net, const PhaseCost& cost, const std::vector<double>& start_s, std::vector<double>& end_s);
   FlowSolver solver_;
@@ -72,6 +80,7 @@ private:
   std::vector<int32_t> flow_src_, flow_dst_, by_start_;
   std::vector<uint8_t> flow_first_stage_;
   std::vector<double> max_latency_into_; ///< [gpu] the largest route latency into it (the platform's, fixed)
+  std::vector<uint8_t> covered_;         ///< [link] RouteCover over every pair's route: left out of the flows
   double bytes_ = 0;
 };
 
