@@ -43,20 +43,17 @@ void FlowBatch::add(double b, double start, const int32_t* links, int n, const s
 {
   bytes.push_back(b);
   start_s.push_back(start);
-  size_t at = route_links.size();
-  route_links.resize(at + static_cast<size_t>(n));
-  // Routes are a few links: a loop beats memmove's set-up.
+  // Routes are a few links: appending one by one beats memmove's set-up and resize's zero fill.
   if (!skip) {
     for (int i = 0; i < n; ++i)
-      route_links[at + i] = links[i];
+      route_links.push_back(links[i]);
   } else {
     const size_t known = skip->size();
     for (int i = 0; i < n; ++i) {
       const int32_t l = links[i];
-      route_links[at] = l;
-      at += static_cast<size_t>(l) >= known || !(*skip)[l];
+      if (static_cast<size_t>(l) >= known || !(*skip)[l])
+        route_links.push_back(l);
     }
-    route_links.resize(at);
   }
   route_begin.push_back(static_cast<int32_t>(route_links.size()));
 }
@@ -155,10 +152,21 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
     std::stable_sort(link_order_.begin(), link_order_.end(),
                      [&](int32_t a, int32_t b) { return net.bandwidth_Bps[a] < net.bandwidth_Bps[b]; });
   }
+  // Links whose flows all start together (a GPU's uplinks) are solved in closed form, cheaply: first, so that
+  // their finishes are there when the others' busy periods are tested.
+  serve_order_.clear();
   for (const int32_t l : link_order_) {
     const int32_t b = link_begin_[l], e = link_begin_[l + 1];
-    if (b == e)
-      continue;
+    if (b < e && batch.start_s[link_flows_[b]] == batch.start_s[link_flows_[e - 1]])
+      serve_order_.push_back(l);
+  }
+  for (const int32_t l : link_order_) {
+    const int32_t b = link_begin_[l], e = link_begin_[l + 1];
+    if (b < e && batch.start_s[link_flows_[b]] != batch.start_s[link_flows_[e - 1]])
+      serve_order_.push_back(l);
+  }
+  for (const int32_t l : serve_order_) {
+    const int32_t b = link_begin_[l], e = link_begin_[l + 1];
     const double C = net.bandwidth_Bps[l];
     if (net.fatpipe[l]) {
       for (int32_t i = b; i < e; ++i) {

@@ -76,6 +76,7 @@ private:
   /// The class (index into class_bytes_) of a flow size.
   int32_t class_of(double bytes);
 
+  std::vector<int32_t> serve_order_; ///< this batch's links with flows: one start first, then link_order_
   std::vector<int32_t> link_order_; ///< links by bandwidth, slowest first (rebuilt when the link count changes)
   std::vector<int32_t> order_, link_count_, link_begin_, link_flows_;
   // Flow sizes -> classes (open addressing, once per batch); share_link's scratch: the classes of one link and
