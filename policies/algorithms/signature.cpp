@@ -57,6 +57,16 @@ int signature_length(const Trace& trace, int32_t r, int signature_tokens)
   return std::max(0, std::min(signature_tokens, trace.requests[r].token_count - 1));
 }
 
+void skip_signature_tokens(const Trace& trace, const std::vector<int32_t>& requests, int n, Grouping& grouping)
+{
+  const bool has_decode = trace.count_phase(Phase::Decode) > 0;
+  if (grouping.read_tokens.empty())
+    grouping.read_tokens.assign(trace.requests.size(), 0);
+  for (const int32_t r : requests)
+    if (!signature_from_prefill(trace, r, has_decode))
+      grouping.read_tokens[r] = std::max(grouping.read_tokens[r], signature_length(trace, r, n));
+}
+
 bool signature_from_prefill(const Trace& trace, int32_t r, bool trace_has_decode)
 {
   // A trace where every token is prefill (teacher-forced) has no decode to hide: its first tokens are used then.

@@ -1,6 +1,7 @@
 #pragma once
 // The signature rule: a request goes to the node of its nearest activation cluster that has room.
 #include "algorithms/kmeans.hpp"
+#include "core/policy/policy.hpp"
 
 #include <cstdint>
 #include <string>
@@ -24,6 +25,9 @@ int signature_length(const Trace& trace, int32_t r, int signature_tokens);
 /// The grouping note of a signature rule: how many requests were classified from prefill and from their first
 /// tokens, and that those tokens are not replayed.
 std::string signature_note(int64_t from_prefill, int64_t from_tokens, int signature_tokens);
+/// Judging every grouping on the same tokens: each of `requests` whose signature would come from its tokens (not
+/// signature_from_prefill) skips at least its first signature_length(n) tokens (grouping.read_tokens raised to it).
+void skip_signature_tokens(const Trace& trace, const std::vector<int32_t>& requests, int n, Grouping& grouping);
 /// True when request r's signature is its prefill: it has prefill tokens and the trace has decode tokens (replayed
 /// instead of them).
 bool signature_from_prefill(const Trace& trace, int32_t r, bool trace_has_decode);

@@ -186,6 +186,11 @@ int compare(CompareOpts& o)
   else
     spdlog::info("comparing {} configurations on {} ({} steps each, fitted on labels {}, judged on the others)",
                  rows.size(), o.trace, o.steps, o.fit_labels);
+  // The signature groupings do not replay the tokens they read; every row skips them too, so that the rows' bytes
+  // and TPOT are of the same tokens (the same positions, hence the same KV lengths).
+  spdlog::info("every row is judged on the same tokens: a request without prefill is replayed from after its first "
+               "{} tokens, which the signature groupings read (--signature-tokens)",
+               o.signature_tokens);
   size_t next = 0, done = 0, running = 0;
   auto launch = [&](Row& r, size_t i) {
     r.result_file = (tmp / ("row" + std::to_string(i) + ".h5")).string();
@@ -198,6 +203,7 @@ int compare(CompareOpts& o)
                                   "--steps", std::to_string(o.steps), "--batch-per-gpu", std::to_string(o.batch),
                                   "--seed", std::to_string(o.seed), "--clusters", std::to_string(o.clusters),
                                   "--signature-tokens", std::to_string(o.signature_tokens),
+                                  "--skip-signature-tokens", std::to_string(o.signature_tokens),
                                   "--gpu-balance", std::to_string(o.gpu_balance),
                                   "--dispatch-dtype", o.dispatch_dtype, "--comm", o.comm, "--a2a-kernel", o.a2a_kernel,
                                   "--matrix-steps", "0", "--out", r.result_file};

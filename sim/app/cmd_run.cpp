@@ -1,4 +1,5 @@
 #include "commands.hpp"
+#include "algorithms/signature.hpp"
 #include "revision.hpp"
 #include "core/comm/a2a_kernel.hpp"
 #include "core/compute/compute_model.hpp"
@@ -114,9 +115,11 @@ int run(RunOpts& o)
       spec.gpu_balance, &split.serve, messages_per_expert});
   placement.validate(model.num_moe_layers(), model.num_routed_experts, cluster.num_gpus(), spec.placement);
   check_weights_fit(model, cluster, placement, spec.placement, spec.redundant_experts(cluster.num_gpus()));
-  const Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
-                                                              &model, &split.fit, spec.signature_tokens, spec.clusters,
-                                                              &placement});
+  Grouping grouping = grouping_entry.fn(GroupingContext{cluster, trace, split.serve, spec.batch_per_gpu, spec.seed,
+                                                        &model, &split.fit, spec.signature_tokens, spec.clusters,
+                                                        &placement});
+  if (spec.skip_signature_tokens > 0)
+    policy::skip_signature_tokens(trace, split.serve, spec.skip_signature_tokens, grouping);
   if (!spec.fit_labels.empty())
     spdlog::info("split: policies fitted on the {} requests of labels {}, the {} requests of the other labels served",
                  split.fit.size(), spec.fit_labels, split.serve.size());
@@ -291,6 +294,11 @@ void add_run(CLI::App& app, Action& action)
   cmd->add_option("--signature-tokens", s.signature_tokens,
                   "tokens a request is classified from by the signature grouping when it has no prefill")
       ->capture_default_str();
+  cmd->add_option("--skip-signature-tokens", s.skip_signature_tokens,
+                  "replay every served request without prefill from after its first N tokens, whatever the grouping "
+                  "(what the signature groupings skip), so that runs compared are judged on the same tokens; moesim "
+                  "compare sets it to --signature-tokens; 0 = only groupings that read tokens skip them")
+      ->capture_default_str();
   cmd->add_option("--refit-every", s.refit_every,
                   "re-fit the placement before every N-th step on the tokens served so far, and simulate copying "
                   "the expert weights that moved (bytes over the platform's links, decode paused until the last "
@@ -340,7 +348,7 @@ void add_run(CLI::App& app, Action& action)
   // --help groups the options; enumerated ones list their choices (the registries are filled before main).
   const std::vector<std::pair<const char*, std::vector<const char*>>> groups{
       {"Inputs", {"--platform", "--model", "--trace", "--config", "--from"}},
-      {"Policies", {"--placement", "--grouping", "--redundant-experts", "--redundant-experts-total", "--train-fraction", "--fit-labels", "--clusters", "--gpu-balance", "--signature-tokens", "--refit-every", "--refit-window", "--refit-min-load-gain"}},
+      {"Policies", {"--placement", "--grouping", "--redundant-experts", "--redundant-experts-total", "--train-fraction", "--fit-labels", "--clusters", "--gpu-balance", "--signature-tokens", "--skip-signature-tokens", "--refit-every", "--refit-window", "--refit-min-load-gain"}},
       {"Workload", {"--batch-per-gpu", "--steps", "--seed", "--replay"}},
       {"Communication and compute", {"--dispatch-dtype", "--micro-batches", "--comm", "--a2a-kernel", "--a2a-sms", "--kernel-overhead-s"}},
       {"Outputs", {"--out", "--timeline", "--timeline-steps", "--timeline-gpus", "--matrix-steps", "--max-record-bytes", "--matrix-layers"}},

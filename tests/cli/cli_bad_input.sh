@@ -18,6 +18,7 @@ expect_fail 2 "--refit-window and --refit-min-load-gain need --refit-every" "$MO
 expect_fail 2 "re-fitted placements would take about" "$MOESIM" run --placement eplb --refit-every 1 --steps 100000 --out r.h5
 expect_fail 2 "--refit-min-load-gain must be in [0, 1)" "$MOESIM" run --refit-every 2 --refit-min-load-gain 1 --out r.h5
 expect_fail 2 "--refit-window must be between 0 (every step served so far) and 10000000 steps" "$MOESIM" run --refit-every 2 --refit-window -3 --out r.h5
+expect_fail 2 "--skip-signature-tokens must be between 0 and 1000000" "$MOESIM" run --skip-signature-tokens -1 --out r.h5
 expect_fail 2 "--fit-labels and --train-fraction are exclusive" "$MOESIM" run --fit-labels law --train-fraction 0.5 --out r.h5
 expect_fail 2 "--dispatch-dtype must be fp8 or bf16" "$MOESIM" run --dispatch-dtype int4 --out r.h5
 expect_fail 2 "unknown replay phase 'x'" "$MOESIM" run --replay x --out r.h5

@@ -124,6 +124,7 @@ nics_per_node = [4]
 placement = ["linear", "eplb"]
 kernel_overhead_s = [4e-6]
 signature_tokens = [16]
+skip_signature_tokens = [8]
 clusters = [2]
 [[exclude]]
 nodes = 1
@@ -144,6 +145,7 @@ tpot = dict(zip(zip(p["nodes"][:], p["nic_Gbps"][:], p["placement"].asstr()[:]),
 assert tpot[(2, 800, "linear")] < tpot[(2, 400, "linear")], tpot   # a faster NIC helps at 2 nodes
 cfg = [json.loads(c) for c in p["config"].asstr()[:]]
 assert cfg[2]["kernel_overhead_s"] == 4e-6 and cfg[2]["signature_tokens"] == 16 and cfg[2]["clusters"] == 2
+assert cfg[2]["skip_signature_tokens"] == 8
 assert os.path.isabs(cfg[2]["platform"]) and "hw.h5.platforms" in cfg[2]["platform"], cfg[2]["platform"]
 assert all(len(h) == 64 for h in p["sha256_platform"].asstr()[:])
 assert f.attrs["working_directory"] == os.getcwd() and f.attrs["moesim_revision"]

@@ -313,6 +313,38 @@ TEST_CASE("oracle: fitted on the served split, refused without one; its grouping
   CHECK(c.node_of(g.gpu_of_request[0]) != c.node_of(g.gpu_of_request[1]));
 }
 
+TEST_CASE("Judged on the same tokens: any grouping skips the leading tokens a signature reads, prefill signatures none")
+{
+  ModelSpec m = test::tiny_model(2, 16, 2);
+  const Trace t = two_families(m, 12, 40); // no prefill: signatures come from the first tokens
+  Cluster c = Cluster::uniform(2, 2, h100_sxm());
+  const auto served = all(t);
+  const std::vector<int32_t> none;
+  GroupingContext gctx{c, t, served, 4, 1, &m, &none, 8};
+  Grouping g = GroupingRegistry::instance().get("round_robin", "grouping").fn(gctx);
+  CHECK(g.read_tokens.empty());
+  policy::skip_signature_tokens(t, served, 8, g);
+  REQUIRE(g.read_tokens.size() == t.requests.size());
+  for (int32_t r : served)
+    CHECK(g.read_tokens[r] == policy::signature_length(t, r, 8));
+  // A grouping that read more keeps its own count; only the requests given are touched.
+  g.read_tokens.assign(t.requests.size(), 0);
+  g.read_tokens[0] = 20;
+  policy::skip_signature_tokens(t, {0, 1}, 8, g);
+  CHECK(g.read_tokens[0] == 20);
+  CHECK(g.read_tokens[1] == 8);
+  CHECK(g.read_tokens[2] == 0);
+  // With decode tokens, a request with prefill is classified from its prefill: nothing to skip.
+  Trace d = t;
+  for (const auto& q : d.requests)
+    for (int64_t k = q.token_offset; k < q.token_offset + q.token_count; ++k)
+      d.token_phase[k] = static_cast<uint8_t>(k < q.token_offset + q.token_count / 2 ? Phase::Prefill : Phase::Decode);
+  Grouping h;
+  policy::skip_signature_tokens(d, served, 8, h);
+  for (int32_t r : served)
+    CHECK(h.read_tokens[r] == 0);
+}
+
 TEST_CASE("One message per (token, expert): experts the same tokens choose are spread over a node's GPUs")
 {
   // Every token of a family picks a pair of experts that always go together: (0, 1), (2, 3), ... inside the family's

@@ -42,6 +42,8 @@ void RunSpec::validate() const
     throw UsageError("--clusters must be between 0 (= nodes) and 4096");
   if (signature_tokens < 1)
     throw UsageError("--signature-tokens must be >= 1");
+  if (skip_signature_tokens < 0 || skip_signature_tokens > 1'000'000)
+    throw UsageError("--skip-signature-tokens must be between 0 and 1000000");
   if (refit_every < 0 || refit_every > 10'000'000)
     throw UsageError("--refit-every must be between 0 (never) and 10000000 steps");
   if (refit_window < 0 || refit_window > 10'000'000)
@@ -83,6 +85,7 @@ nlohmann::json RunSpec::to_json() const
                         {"clusters", clusters},
                         {"gpu_balance", gpu_balance},
                         {"signature_tokens", signature_tokens},
+                        {"skip_signature_tokens", skip_signature_tokens},
                         {"refit_every", refit_every},
                         {"refit_window", refit_window},
                         {"refit_min_load_gain", refit_min_load_gain},

@@ -28,6 +28,11 @@ struct RunSpec {
   std::string fit_labels;     ///< "a,b": fit on the requests of these labels, serve the others ("" = by train_fraction)
   int clusters = 0;           ///< k of the activation clustering (0 = number of nodes)
   int signature_tokens = 32;  ///< tokens a request is classified from when it has no prefill
+  /// Every served request whose signature would come from its tokens (no prefill) is replayed from after its first N
+  /// tokens (at most all but the last), whatever the grouping: the tokens the signature groupings skip, so that runs
+  /// compared with each other are judged on the same tokens (moesim compare sets N = signature_tokens). 0 = only the
+  /// groupings that read tokens skip them.
+  int skip_signature_tokens = 0;
   double gpu_balance = 1.5;   ///< activation placement: largest GPU load (x mean) to save copies
   int refit_every = 0;        ///< re-fit the placement before every N-th step on the tokens served (0 = never)
   int refit_window = 0;       ///< ... on the last N steps' tokens (0 = every step served so far)

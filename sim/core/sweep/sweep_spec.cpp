@@ -55,6 +55,7 @@ const std::vector<AxisInfo>& axis_table()
       {"gpu_balance", "--gpu-balance", false, false, "1.5"},
       {"clusters", "--clusters", false, true, "0"},
       {"signature_tokens", "--signature-tokens", false, true, "32"},
+      {"skip_signature_tokens", "--skip-signature-tokens", false, true, "0"},
       {"refit_every", "--refit-every", false, true, "0"},
       {"refit_window", "--refit-window", false, true, "0"},
       {"refit_min_load_gain", "--refit-min-load-gain", false, false, "0"},
