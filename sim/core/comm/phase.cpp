@@ -17,7 +17,12 @@ double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, int src, in
 
 double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst)
 {
-  double lat = net.route_latency_s(src, dst);
+  return message_latency_s(net, cost, src, dst, net.route_latency_s(src, dst));
+}
+
+double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst, double route_latency_s)
+{
+  double lat = route_latency_s;
   if (cost.nccl_factors)
     lat += net.nccl_overhead_s(net.node_of(src) != net.node_of(dst));
   return lat;
@@ -50,12 +55,10 @@ void FastPhaseSolver::add_flows(NetworkView& net, const PhaseStage& st, int src,
       continue;
     const double bytes = static_cast<double>(static_cast<uint64_t>(n * unit_bytes));
     int len = 0;
-    double latency_s = 0;
-    const int32_t* links = net.route_and_latency(src, dst, len, latency_s);
-    if (cost.nccl_factors) // message_latency_s, from the route already looked up
-      latency_s += net.nccl_overhead_s(net.node_of(src) != net.node_of(dst));
+    double route_latency_s = 0;
+    const int32_t* links = net.route_and_latency(src, dst, len, route_latency_s);
     batch_.add(effective_flow_bytes(net, cost, src, dst, bytes), start_s[src], links, len, &covered_);
-    flow_latency_s_.push_back(latency_s);
+    flow_latency_s_.push_back(message_latency_s(net, cost, src, dst, route_latency_s));
     flow_src_.push_back(src);
     flow_dst_.push_back(dst);
     flow_first_stage_.push_back(first_stage ? 1 : 0);

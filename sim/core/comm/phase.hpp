@@ -46,6 +46,8 @@ public:
 double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, int src, int dst, double bytes);
 /// Latency a message pays on top of its transfer: the route's, plus the NCCL overhead for NCCL-like kernels.
 double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst);
+/// The same, given the route's latency already looked up (route_and_latency).
+double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst, double route_latency_s);
 /// Earliest arrival of `src`'s data: start[src] + send_s[src] (0 without SM cost).
 double send_ready_s(const PhaseCost& cost, const std::vector<double>& start_s, int src);
 
