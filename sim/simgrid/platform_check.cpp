@@ -8,12 +8,16 @@
 #include <xbt/config.hpp>
 #include <xbt/log.h>
 
+#include <cerrno>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <typeinfo>
 #include <unistd.h>
+#include <unordered_map>
 
 namespace sg4 = simgrid::s4u;
 
@@ -96,50 +100,87 @@ void check_links(const sg4::Engine& engine, const std::string& file)
   }
 }
 
-void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& file)
+void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& file, std::vector<sg4::Link*>& links)
 {
-  const std::string place = "route " + src->get_name() + " -> " + dst->get_name();
-  std::vector<sg4::Link*> links;
+  const auto place = [&] { return "route " + src->get_name() + " -> " + dst->get_name(); };
+  links.clear();
   double latency_s = 0;
   try {
     src->route_to(dst, links, &latency_s);
   } catch (const std::exception& e) {
-    throw InputError(file, place, "SimGrid finds no route: " + first_line(e.what()));
+    throw InputError(file, place(), "SimGrid finds no route: " + first_line(e.what()));
   }
   if (links.empty())
-    throw InputError(file, place,
+    throw InputError(file, place(),
                      "no link on the route: every pair of GPU hosts needs a route through at least one link");
   if (links.size() > 255)
-    throw InputError(file, place, "routes of more than 255 links are not supported");
+    throw InputError(file, place(), "routes of more than 255 links are not supported");
   if (!std::isfinite(latency_s) || latency_s < 0)
-    throw InputError(file, place, "expected a finite, non-negative route latency");
+    throw InputError(file, place(), "expected a finite, non-negative route latency");
 }
 
-void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::string& file)
+/// Marks the start and the end of the route table the child hands to the parent (check_platform_in_child).
+constexpr uint64_t routes_magic = 0x31534554554f524dULL; // "MROUTES1"
+
+/// Writes to the route table; a failed write leaves a table the parent refuses (it then routes the pairs itself).
+void put(std::FILE* out, const void* data, size_t bytes)
+{
+  if (bytes > 0)
+    std::fwrite(data, 1, bytes, out);
+}
+
+/// Routes every pair (on large platforms, every pair from sampled sources). When it routes every pair and `out` is
+/// given, writes the routes there: magic, G, then per pair (src-major, dst != src) its link count and each link as
+/// an index into the names in order of first appearance (a new index is followed by the name's length and bytes),
+/// then the magic again.
+void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::string& file, std::FILE* out)
 {
   std::vector<const sg4::Host*> hosts;
   for (const auto& g : cluster.gpus())
     hosts.push_back(engine.host_by_name(g.host_name));
   const int G = cluster.num_gpus();
-  const auto pair = [&](int a, int b) {
-    if (a != b)
-      check_route(hosts[a], hosts[b], file);
-  };
-  if (G <= all_pairs_max_gpus) {
-    for (int a = 0; a < G; ++a)
+  std::vector<sg4::Link*> links;
+  if (G > all_pairs_max_gpus) {
+    for (int s = 0; s < sampled_sources; ++s) {
+      const int a = static_cast<int>(static_cast<long long>(s) * (G - 1) / (sampled_sources - 1));
       for (int b = 0; b < G; ++b)
-        pair(a, b);
+        if (a != b)
+          check_route(hosts[a], hosts[b], file, links);
+    }
     return;
   }
-  for (int s = 0; s < sampled_sources; ++s) {
-    const int a = static_cast<int>(static_cast<long long>(s) * (G - 1) / (sampled_sources - 1));
-    for (int b = 0; b < G; ++b)
-      pair(a, b);
+  std::unordered_map<const sg4::Link*, uint32_t> index;
+  const int32_t gpus = G;
+  if (out) {
+    put(out, &routes_magic, sizeof routes_magic);
+    put(out, &gpus, sizeof gpus);
   }
+  for (int a = 0; a < G; ++a)
+    for (int b = 0; b < G; ++b) {
+      if (a == b)
+        continue;
+      check_route(hosts[a], hosts[b], file, links);
+      if (!out)
+        continue;
+      const auto n = static_cast<uint8_t>(links.size());
+      put(out, &n, 1);
+      for (const auto* l : links) {
+        const auto [it, added] = index.try_emplace(l, static_cast<uint32_t>(index.size()));
+        put(out, &it->second, sizeof it->second);
+        if (added) {
+          const std::string& name = l->get_name();
+          const auto len = static_cast<uint32_t>(name.size());
+          put(out, &len, sizeof len);
+          put(out, name.data(), name.size());
+        }
+      }
+    }
+  if (out)
+    put(out, &routes_magic, sizeof routes_magic);
 }
 
 /// The checks, in this process (the child's body).
-void check_here(const std::string& file, const NetworkSettings& settings)
+void check_here(const std::string& file, const NetworkSettings& settings, std::FILE* routes_out)
 {
   int argc = 1;
   char name[] = "moesim";
@@ -168,7 +209,7 @@ void check_here(const std::string& file, const NetworkSettings& settings)
   const Cluster cluster = Cluster::from_hosts(hosts, file);
   check_zones(engine.get_netzone_root(), 0, cluster.num_gpus() > 1, file);
   check_links(engine, file);
-  check_routes(engine, cluster, file);
+  check_routes(engine, cluster, file, routes_out);
 }
 
 /// Writes a line the parent reads back (newlines in the text become spaces).
@@ -294,12 +335,79 @@ double pair_table_bytes(long long gpus)
   return 26.0 * static_cast<double>(gpus) * static_cast<double>(gpus);
 }
 
-void check_platform_in_child(const std::string& file, const NetworkSettings& settings)
+namespace {
+
+/// Reads the child's route table back (check_routes' format); gpus = 0 when it is absent or incomplete.
+CheckedRoutes read_checked_routes(int fd, int expect_gpus)
 {
+  CheckedRoutes out;
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || st.st_size <= 0)
+    return out;
+  std::vector<char> buf(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < buf.size()) {
+    const ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return out;
+    got += static_cast<size_t>(n);
+  }
+  size_t at = 0;
+  const auto take = [&](void* dst, size_t bytes) {
+    if (buf.size() - at < bytes)
+      return false;
+    std::memcpy(dst, buf.data() + at, bytes);
+    at += bytes;
+    return true;
+  };
+  uint64_t magic = 0;
+  int32_t G = 0;
+  if (!take(&magic, sizeof magic) || magic != routes_magic || !take(&G, sizeof G) || G < 1 ||
+      (expect_gpus > 0 && G != expect_gpus))
+    return out;
+  const size_t pairs = static_cast<size_t>(G) * static_cast<size_t>(G - 1);
+  out.route_size.resize(pairs);
+  out.route_links.reserve(pairs * 4);
+  for (size_t p = 0; p < pairs; ++p) {
+    uint8_t n = 0;
+    if (!take(&n, 1))
+      return {};
+    out.route_size[p] = n;
+    for (int i = 0; i < n; ++i) {
+      uint32_t l = 0;
+      if (!take(&l, sizeof l) || l > out.link_names.size())
+        return {};
+      if (l == out.link_names.size()) {
+        uint32_t len = 0;
+        if (!take(&len, sizeof len) || buf.size() - at < len)
+          return {};
+        out.link_names.emplace_back(buf.data() + at, len);
+        at += len;
+      }
+      out.route_links.push_back(l);
+    }
+  }
+  if (!take(&magic, sizeof magic) || magic != routes_magic || at != buf.size())
+    return {};
+  out.gpus = G;
+  return out;
+}
+
+} // namespace
+
+CheckedRoutes check_platform_in_child(const std::string& file, const NetworkSettings& settings)
+{
+  // The child writes the routes it checked into a memory file both processes hold; none when it cannot be made.
+  const int routes_fd = ::memfd_create("moesim-routes", MFD_CLOEXEC);
   const FenceResult r = run_fenced(
       [&] {
+        std::FILE* routes_out = routes_fd >= 0 ? ::fdopen(::dup(routes_fd), "wb") : nullptr;
         try {
-          check_here(file, settings);
+          check_here(file, settings, routes_out);
+          if (routes_out)
+            std::fclose(routes_out);
           return 0;
         } catch (const UsageError& e) {
           report(place_key, "");
@@ -316,6 +424,14 @@ void check_platform_in_child(const std::string& file, const NetworkSettings& set
         return 2;
       },
       check_timeout_s);
+  struct CloseFd {
+    int fd;
+    ~CloseFd()
+    {
+      if (fd >= 0)
+        ::close(fd);
+    }
+  } close_routes{routes_fd};
   if (!r.started)
     throw InternalError("fork failed");
   const std::string& out = r.output;
@@ -331,7 +447,7 @@ void check_platform_in_child(const std::string& file, const NetworkSettings& set
                          ") while loading and routing the platform" + (words.empty() ? "" : ": " + words));
   }
   if (r.exit_code == 0)
-    return;
+    return read_checked_routes(routes_fd, 0);
   if (r.exit_code == 2) {
     const std::string message = line_after(out, message_key);
     if (message.rfind("--cfg=", 0) == 0)

@@ -6,6 +6,7 @@
 
 #include <simgrid/s4u.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,21 @@ std::vector<HostProperties> host_properties(const simgrid::s4u::Engine& engine);
 /// Peak bytes the per-pair tables of a G-GPU simulation take (route and latency caches, traffic matrices).
 double pair_table_bytes(long long gpus);
 
+/// The routes the check found, when it routed every GPU pair (platforms up to 1,024 GPUs): the simulation takes its
+/// route table from them instead of asking SimGrid for every pair a second time.
+struct CheckedRoutes {
+  int gpus = 0;                        ///< 0: the check sampled the pairs, nothing below
+  std::vector<std::string> link_names; ///< SimGrid link names, in the order the routes first cross them
+  std::vector<uint8_t> route_size;     ///< [pair] links on the route; pairs (src, dst != src) src-major
+  std::vector<uint32_t> route_links;   ///< the routes one after the other, as indices into link_names
+};
+
 /// Loads `platform_file` in a child process and checks everything a run relies on, in this order: SimGrid loads
 /// it; the hosts are GPUs (Cluster::from_hosts); the per-pair tables fit in memory; no zone uses a routing moesim
 /// cannot model (None, Vivaldi, Wifi); every link has a positive, finite bandwidth and a finite, non-negative
 /// latency; every pair of GPUs has a route with at least one link. Throws InputError naming the file, the place
 /// and what was expected (SimGrid's own message when it aborted). The caller must not have started an engine.
-void check_platform_in_child(const std::string& platform_file, const NetworkSettings& settings);
+/// Returns the routes of every pair when it routed every pair (else gpus = 0).
+CheckedRoutes check_platform_in_child(const std::string& platform_file, const NetworkSettings& settings);
 
 } // namespace moesim

@@ -29,7 +29,7 @@ Simulation::Simulation(const std::string& platform_file, const NetworkSettings& 
   }
   impl_->platform_file = platform_file;
   note_input_file(platform_file);
-  check_platform_in_child(platform_file, settings);
+  const CheckedRoutes checked = check_platform_in_child(platform_file, settings);
   int argc = 1;
   char name[] = "moesim";
   char* argv[] = {name, nullptr};
@@ -64,6 +64,7 @@ Simulation::Simulation(const std::string& platform_file, const NetworkSettings& 
     impl_->link_latency[l] = l->get_latency();
     l->set_latency(0);
   }
+  impl_->import_routes(checked);
 }
 
 Simulation::~Simulation() = default;
@@ -122,6 +123,18 @@ std::vector<std::string> Simulation::route_links(int src, int dst) const
   return out;
 }
 
+std::vector<std::string> Simulation::table_route_links(int src, int dst)
+{
+  int n = 0;
+  const int32_t* links = impl_->route(src, dst, n);
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i)
+    out.push_back(impl_->flow_links[links[i]]->get_name());
+  return out;
+}
+
+bool Simulation::routes_from_check() const { return impl_->routes_imported; }
+
 double Simulation::Impl::nccl_factor(bool inter, double bytes)
 {
   const FactorTable& t = inter ? calibration.bandwidth_inter : calibration.bandwidth_intra;
@@ -175,32 +188,69 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
     // for free. Actors cannot throw through SimGrid, so it is kept and raised once the engine returns.
     if (links.empty() && src != dst && unrouted_pair.empty())
       unrouted_pair = "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name();
-    // Routes are kept in fixed-size blocks, each route within one block: the table grows without the copy (and the
-    // two live buffers) of a growing vector.
-    if (route_links.empty() || route_links.back().size() + links.size() > kRouteBlockLinks) {
-      route_links.emplace_back();
-      route_links.back().reserve(kRouteBlockLinks);
-    }
-    auto& block = route_links.back();
-    const int64_t at = static_cast<int64_t>(route_links.size() - 1) * kRouteBlockLinks + static_cast<int64_t>(block.size());
-    if (at > std::numeric_limits<int32_t>::max())
-      throw InputError(platform_file, "routes", "more than 2^31 route links in all are not supported");
-    route_begin[k] = static_cast<int32_t>(at);
-    route_size[k] = static_cast<uint8_t>(links.size());
-    for (auto* l : links) {
-      // A direct-mapped cache in front of the hash map: the routes of one source reuse few links.
-      auto& slot = link_cache_[(reinterpret_cast<uintptr_t>(l) >> 4) % link_cache_.size()];
-      if (slot.first != l) {
-        auto [it, added] = link_index.try_emplace(l, 0);
-        if (added)
-          it->second = add_flow_link(l);
-        slot = {l, it->second};
-      }
-      block.push_back(slot.second);
-    }
+    store_route(k, links);
   }
   n = route_size[k];
   return route_links[route_begin[k] / kRouteBlockLinks].data() + route_begin[k] % kRouteBlockLinks;
+}
+
+void Simulation::Impl::store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links)
+{
+  // Routes are kept in fixed-size blocks, each route within one block: the table grows without the copy (and the
+  // two live buffers) of a growing vector.
+  if (route_links.empty() || route_links.back().size() + links.size() > kRouteBlockLinks) {
+    route_links.emplace_back();
+    route_links.back().reserve(kRouteBlockLinks);
+  }
+  auto& block = route_links.back();
+  const int64_t at = static_cast<int64_t>(route_links.size() - 1) * kRouteBlockLinks + static_cast<int64_t>(block.size());
+  if (at > std::numeric_limits<int32_t>::max())
+    throw InputError(platform_file, "routes", "more than 2^31 route links in all are not supported");
+  route_begin[pair] = static_cast<int32_t>(at);
+  route_size[pair] = static_cast<uint8_t>(links.size());
+  for (auto* l : links) {
+    // A direct-mapped cache in front of the hash map: the routes of one source reuse few links.
+    auto& slot = link_cache_[(reinterpret_cast<uintptr_t>(l) >> 4) % link_cache_.size()];
+    if (slot.first != l) {
+      auto [it, added] = link_index.try_emplace(l, 0);
+      if (added)
+        it->second = add_flow_link(l);
+      slot = {l, it->second};
+    }
+    block.push_back(slot.second);
+  }
+}
+
+void Simulation::Impl::import_routes(const CheckedRoutes& checked)
+{
+  const size_t G = hosts.size();
+  if (checked.gpus != static_cast<int>(G) || !route_begin.empty())
+    return;
+  // The check's link names back to this engine's links; a name this engine does not know leaves the table to be
+  // routed pair by pair as needed.
+  std::vector<simgrid::s4u::Link*> link_of;
+  link_of.reserve(checked.link_names.size());
+  for (const auto& name : checked.link_names) {
+    auto* l = engine->link_by_name_or_null(name);
+    if (!l)
+      return;
+    link_of.push_back(l);
+  }
+  route_begin.assign(G * G, -1);
+  route_size.assign(G * G, 0);
+  std::vector<simgrid::s4u::Link*> links;
+  size_t p = 0, at = 0;
+  for (size_t src = 0; src < G; ++src)
+    for (size_t dst = 0; dst < G; ++dst) {
+      if (src == dst)
+        continue;
+      links.clear();
+      for (int i = 0; i < checked.route_size[p]; ++i)
+        links.push_back(link_of[checked.route_links[at++]]);
+      ++p;
+      store_route(src * G + dst, links);
+    }
+  routes_imported = true;
 }
 
 int32_t Simulation::Impl::add_flow_link(const simgrid::s4u::Link* l)
@@ -209,6 +259,7 @@ int32_t Simulation::Impl::add_flow_link(const simgrid::s4u::Link* l)
                                          l->get_sharing_policy() == simgrid::s4u::Link::SharingPolicy::FATPIPE);
   platform_bandwidth_Bps.push_back(l->get_bandwidth());
   network_latency_s.push_back(link_latency.at(l));
+  flow_links.push_back(l);
   const std::string& name = l->get_name();
   link_class.push_back(name.rfind("nvl-", 0) == 0    ? 'n'
                        : name.rfind("ib-", 0) == 0   ? 'i'

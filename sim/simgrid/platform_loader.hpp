@@ -65,6 +65,10 @@ public:
 
   /// Names of the links on the route src -> dst.
   std::vector<std::string> route_links(int src, int dst) const;
+  /// The same from the route table the fast model reads (taken from the platform check, or asked of SimGrid).
+  std::vector<std::string> table_route_links(int src, int dst);
+  /// Whether the route table came from the platform check (every pair routed there: up to 1,024 GPUs).
+  bool routes_from_check() const;
 
   /// Runs `steps` decode steps planned by `planner` with actors on the first `gpus` GPUs (0: all); progress is
   /// called with (steps done, simulated seconds).

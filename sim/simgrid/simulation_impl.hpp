@@ -4,6 +4,7 @@
 #include "core/cluster/cluster.hpp"
 #include "core/comm/flow_model.hpp"
 #include "core/comm/phase.hpp"
+#include "simgrid/platform_check.hpp"
 #include "simgrid/platform_loader.hpp"
 
 #include <simgrid/s4u.hpp>
@@ -59,8 +60,14 @@ struct Simulation::Impl final : public NetworkView {
   /// The first GPU pair route() found without a link ("" = none); raise_unrouted() throws it as an InputError.
   std::string unrouted_pair;
   void raise_unrouted() const;
-  /// Links of the route src -> dst as FlowNetwork indices.
+  /// Links of the route src -> dst as FlowNetwork indices (asked of SimGrid on first use unless imported).
   const int32_t* route(int src, int dst, int& n) override;
+  /// Appends the route of pair src * G + dst to the table.
+  void store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links);
+  /// Takes every pair's route from the platform check, which has routed them all already (small platforms).
+  void import_routes(const CheckedRoutes& checked);
+  bool routes_imported = false;
+  std::vector<const simgrid::s4u::Link*> flow_links; ///< [flow-network link] its SimGrid link (owned by the engine)
 
   // NetworkView (comm/phase.hpp) for the all-to-all phases of both communication models.
   const FlowNetwork& flow_network() const override { return network; }

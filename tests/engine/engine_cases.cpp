@@ -438,6 +438,37 @@ int platform_missing_file()
   return 0;
 }
 
+/// The fast model's route table, taken from the platform check's routes instead of asking SimGrid a second time,
+/// holds SimGrid's own route for every pair.
+int route_table_from_check(const PlatformParams& p)
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, p));
+  check("the route table came from the platform check", sim.routes_from_check());
+  const int G = sim.cluster().num_gpus();
+  int differ = 0;
+  for (int s = 0; s < G; ++s)
+    for (int d = 0; d < G; ++d)
+      if (s != d && sim.table_route_links(s, d) != sim.route_links(s, d))
+        ++differ;
+  check("every pair's route equals SimGrid's", differ == 0);
+  return 0;
+}
+
+int route_table_rail_shared_nics()
+{
+  PlatformParams p = params(3, 4);
+  p.nics_per_node = 2;
+  return route_table_from_check(p);
+}
+
+int route_table_fat_tree()
+{
+  PlatformParams p = params(4, 2, Topology::FatTree);
+  p.nodes_per_leaf = 2;
+  return route_table_from_check(p);
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -464,6 +495,8 @@ int main(int argc, char** argv)
       {"platform_malformed_xml", platform_malformed_xml},
       {"platform_missing_property", platform_missing_property},
       {"platform_missing_file", platform_missing_file},
+      {"route_table_rail_shared_nics", route_table_rail_shared_nics},
+      {"route_table_fat_tree", route_table_fat_tree},
   };
   if (argc != 2 || !cases.count(argv[1])) {
     std::fprintf(stderr, "usage: moesim_engine_tests CASE\ncases:");

@@ -128,12 +128,10 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
         link_flows_[link_begin_[l] + link_count_[l]++] = f;
       }
 
-  // A flow's size is the same on every link it crosses: its class (one per distinct size) is found once.
-  size_t want = 16;
-  while (want < 2 * F)
-    want *= 2;
-  if (slots_.size() < want)
-    slots_.assign(want, Slot{});
+  // A flow's size is the same on every link it crosses: its class (one per distinct size) is found once. Decode
+  // messages are a few token sizes, so the table starts small (in cache) and grows when half full.
+  if (slots_.empty())
+    slots_.assign(64, Slot{});
   class_bytes_.clear();
   used_slots_.clear();
   flow_class_.resize(F);
@@ -210,6 +208,15 @@ void FlowSolver::serve_link(double C, const FlowBatch& batch, const int32_t* flo
 
 int32_t FlowSolver::class_of(double bytes)
 {
+  if (2 * (class_bytes_.size() + 1) > slots_.size()) {
+    // Half full: twice the slots, the classes so far inserted again (same ids, in the same order).
+    used_slots_.clear();
+    slots_.assign(2 * slots_.size(), Slot{});
+    const std::vector<double> sizes = std::move(class_bytes_);
+    class_bytes_.clear();
+    for (const double b : sizes)
+      class_of(b);
+  }
   uint64_t key = 0;
   std::memcpy(&key, &bytes, sizeof key);
   const size_t mask = slots_.size() - 1;
