@@ -163,13 +163,14 @@ const int32_t* Simulation::Impl::route_and_latency(int src, int dst, int& n, dou
   // The links' declared latencies summed along the route: a few additions instead of a [G x G] table (134 MB at
   // 4,096 GPUs).
   const int32_t* links = route(src, dst, n);
-  latency_s = 0;
+  double sum_s = 0;
   for (int i = 0; i < n; ++i)
-    latency_s += network_latency_s[links[i]];
+    sum_s += network_latency_s[links[i]];
+  latency_s = sum_s;
   return links;
 }
 
-const int32_t* Simulation::Impl::route(int src, int dst, int& n)
+void Simulation::Impl::extract_route(int src, int dst)
 {
   const size_t G = hosts.size();
   if (route_begin.empty()) {
@@ -177,21 +178,19 @@ const int32_t* Simulation::Impl::route(int src, int dst, int& n)
     route_size.assign(G * G, 0);
   }
   const size_t k = static_cast<size_t>(src) * G + dst;
-  if (route_begin[k] < 0) {
-    std::vector<simgrid::s4u::Link*> links;
-    double ignored = 0;
-    hosts[src]->route_to(hosts[dst], links, &ignored);
-    if (links.size() > 255)
-      throw InputError(platform_file, "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name(),
-                       "routes of more than 255 links are not supported");
-    // Large platforms are checked on sampled pairs (platform_check.cpp): an unrouted pair met here would move data
-    // for free. Actors cannot throw through SimGrid, so it is kept and raised once the engine returns.
-    if (links.empty() && src != dst && unrouted_pair.empty())
-      unrouted_pair = "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name();
-    store_route(k, links);
-  }
-  n = route_size[k];
-  return route_links[route_begin[k] / kRouteBlockLinks].data() + route_begin[k] % kRouteBlockLinks;
+  if (route_begin[k] >= 0)
+    return;
+  std::vector<simgrid::s4u::Link*> links;
+  double ignored = 0;
+  hosts[src]->route_to(hosts[dst], links, &ignored);
+  if (links.size() > 255)
+    throw InputError(platform_file, "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name(),
+                     "routes of more than 255 links are not supported");
+  // Large platforms are checked on sampled pairs (platform_check.cpp): an unrouted pair met here would move data
+  // for free. Actors cannot throw through SimGrid, so it is kept and raised once the engine returns.
+  if (links.empty() && src != dst && unrouted_pair.empty())
+    unrouted_pair = "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name();
+  store_route(k, links);
 }
 
 void Simulation::Impl::store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links)

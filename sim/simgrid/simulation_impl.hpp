@@ -60,8 +60,19 @@ struct Simulation::Impl final : public NetworkView {
   /// The first GPU pair route() found without a link ("" = none); raise_unrouted() throws it as an InputError.
   std::string unrouted_pair;
   void raise_unrouted() const;
-  /// Links of the route src -> dst as FlowNetwork indices (asked of SimGrid on first use unless imported).
-  const int32_t* route(int src, int dst, int& n) override;
+  /// Links of the route src -> dst as FlowNetwork indices (asked of SimGrid on first use unless imported). The
+  /// look-up is inline: it runs once per flow.
+  const int32_t* route(int src, int dst, int& n) override
+  {
+    const size_t k = static_cast<size_t>(src) * hosts.size() + static_cast<size_t>(dst);
+    if (route_begin.empty() || route_begin[k] < 0) [[unlikely]]
+      extract_route(src, dst);
+    const int32_t at = route_begin[k];
+    n = route_size[k];
+    return route_links[static_cast<size_t>(at) / kRouteBlockLinks].data() + at % kRouteBlockLinks;
+  }
+  /// Asks SimGrid for the route src -> dst and stores it (route()'s first use of a pair).
+  void extract_route(int src, int dst);
   /// Appends the route of pair src * G + dst to the table.
   void store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links);
   /// Takes every pair's route from the platform check, which has routed them all already (small platforms).

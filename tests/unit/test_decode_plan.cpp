@@ -186,6 +186,10 @@ TEST_CASE("Weights must fit in HBM: replicas beyond capacity are refused with th
   const double one_gpu = weight_bytes_on_gpu(m, p, 0);
   // 4 experts x 2 layers x 3 x 256 x 512 params x 2 bytes on GPU 0, plus replicated parts.
   CHECK(one_gpu > 8 * 3.0 * 256 * 512 * 2);
+  const std::vector<double> every = weight_bytes_per_gpu(m, p, 2);
+  REQUIRE(every.size() == 2);
+  CHECK(every[0] == one_gpu);
+  CHECK(every[1] == weight_bytes_on_gpu(m, p, 1));
   CHECK_NOTHROW(check_weights_fit(m, c, p, "linear", 0));
   GpuInfo tiny = h100_sxm();
   tiny.hbm_capacity_bytes = 1e6;

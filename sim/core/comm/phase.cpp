@@ -7,24 +7,28 @@ namespace moesim {
 
 double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, int src, int dst, double bytes)
 {
+  return effective_flow_bytes(net, cost, net.node_of(src) != net.node_of(dst), bytes);
+}
+
+double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, bool inter_node, double bytes)
+{
   if (bytes <= 0)
     return bytes;
-  const bool inter = net.node_of(src) != net.node_of(dst);
   if (cost.nccl_factors)
-    return bytes / net.nccl_factor(inter, bytes);
-  return bytes / (inter ? cost.goodput_inter : cost.goodput_intra);
+    return bytes / net.nccl_factor(inter_node, bytes);
+  return bytes / (inter_node ? cost.goodput_inter : cost.goodput_intra);
 }
 
 double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst)
 {
-  return message_latency_s(net, cost, src, dst, net.route_latency_s(src, dst));
+  return message_latency_s(net, cost, net.node_of(src) != net.node_of(dst), net.route_latency_s(src, dst));
 }
 
-double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst, double route_latency_s)
+double message_latency_s(NetworkView& net, const PhaseCost& cost, bool inter_node, double route_latency_s)
 {
   double lat = route_latency_s;
   if (cost.nccl_factors)
-    lat += net.nccl_overhead_s(net.node_of(src) != net.node_of(dst));
+    lat += net.nccl_overhead_s(inter_node);
   return lat;
 }
 
@@ -50,15 +54,17 @@ void FastPhaseSolver::add_flows(NetworkView& net, const PhaseStage& st, int src,
 {
   // A reversed stage (combine) sends src -> a for every a that sent src data: the `in` row of src.
   const auto& row = st.reversed ? st.units->in[src] : st.units->out[src];
+  const int src_node = net.node_of(src);
   for (auto [dst, n] : row) {
     if (src == dst)
       continue;
     const double bytes = static_cast<double>(static_cast<uint64_t>(n * unit_bytes));
+    const bool inter_node = net.node_of(dst) != src_node;
     int len = 0;
     double route_latency_s = 0;
     const int32_t* links = net.route_and_latency(src, dst, len, route_latency_s);
-    batch_.add(effective_flow_bytes(net, cost, src, dst, bytes), start_s[src], links, len, &covered_);
-    flow_latency_s_.push_back(message_latency_s(net, cost, src, dst, route_latency_s));
+    batch_.add(effective_flow_bytes(net, cost, inter_node, bytes), start_s[src], links, len, &covered_);
+    flow_latency_s_.push_back(message_latency_s(net, cost, inter_node, route_latency_s));
     flow_src_.push_back(src);
     flow_dst_.push_back(dst);
     flow_first_stage_.push_back(first_stage ? 1 : 0);

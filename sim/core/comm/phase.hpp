@@ -44,10 +44,13 @@ public:
 
 /// Bytes a flow of `bytes` occupies its links for under the phase's cost.
 double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, int src, int dst, double bytes);
+/// The same, given whether the pair is on different nodes.
+double effective_flow_bytes(NetworkView& net, const PhaseCost& cost, bool inter_node, double bytes);
 /// Latency a message pays on top of its transfer: the route's, plus the NCCL overhead for NCCL-like kernels.
 double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst);
-/// The same, given the route's latency already looked up (route_and_latency).
-double message_latency_s(NetworkView& net, const PhaseCost& cost, int src, int dst, double route_latency_s);
+/// The same, given the route's latency already looked up (route_and_latency) and whether the pair is on different
+/// nodes.
+double message_latency_s(NetworkView& net, const PhaseCost& cost, bool inter_node, double route_latency_s);
 /// Earliest arrival of `src`'s data: start[src] + send_s[src] (0 without SM cost).
 double send_ready_s(const PhaseCost& cost, const std::vector<double>& start_s, int src);
 

@@ -41,7 +41,9 @@ void cost_layer(const KernelSetup& kernel, const ModelSpec& model, const Cluster
   lt.combine_cost = phase_cost(kernel, lt.comm, false, model.num_routed_experts, model.top_k, hidden, sms, multi_node);
 }
 
-double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int gpu)
+namespace {
+/// Weights every GPU holds whatever the placement: attention, dense FFNs, shared experts, gates, embeddings, LM head.
+double replicated_weight_bytes(const ModelSpec& m)
 {
   double dense = 0;
   for (int l = 0; l < m.num_layers; ++l) {
@@ -52,21 +54,43 @@ double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int g
     else
       dense += 3.0 * m.hidden_size * m.dense_ffn_size * m.param_bytes;
   }
-  dense += 2.0 * static_cast<double>(m.hidden_size) * m.vocab_size * m.param_bytes; // embeddings + LM head
+  return dense + 2.0 * static_cast<double>(m.hidden_size) * m.vocab_size * m.param_bytes; // embeddings + LM head
+}
+} // namespace
+
+double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int gpu)
+{
   double experts = 0;
   for (const auto& layer : placement.replicas)
     for (const auto& reps : layer)
       for (int g : reps)
         if (g == gpu)
           experts += static_cast<double>(m.expert_params()) * m.expert_param_bytes;
-  return dense + experts;
+  return replicated_weight_bytes(m) + experts;
+}
+
+std::vector<double> weight_bytes_per_gpu(const ModelSpec& m, const Placement& placement, int gpus)
+{
+  // Each GPU's expert bytes summed in the order weight_bytes_on_gpu sums them: the same values.
+  std::vector<double> experts(static_cast<size_t>(gpus), 0.0);
+  const double copy_bytes = static_cast<double>(m.expert_params()) * m.expert_param_bytes;
+  for (const auto& layer : placement.replicas)
+    for (const auto& reps : layer)
+      for (int g : reps)
+        if (g >= 0 && g < gpus)
+          experts[static_cast<size_t>(g)] += copy_bytes;
+  const double dense = replicated_weight_bytes(m);
+  for (double& b : experts)
+    b = dense + b;
+  return experts;
 }
 
 void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
                        const std::string& placement_name, int redundant_experts)
 {
+  const std::vector<double> bytes = weight_bytes_per_gpu(model, placement, cluster.num_gpus());
   for (int g = 0; g < cluster.num_gpus(); ++g) {
-    const double need = weight_bytes_on_gpu(model, placement, g);
+    const double need = bytes[static_cast<size_t>(g)];
     if (need > cluster.gpu(g).hbm_capacity_bytes) {
       char buf[320];
       std::snprintf(buf, sizeof buf,

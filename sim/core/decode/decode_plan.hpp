@@ -59,6 +59,8 @@ private:
 /// Bytes of weights GPU `gpu` holds: every layer's attention, dense FFNs, shared experts, embeddings and LM head
 /// (replicated), plus its routed expert copies under the placement.
 double weight_bytes_on_gpu(const ModelSpec& model, const Placement& placement, int gpu);
+/// weight_bytes_on_gpu of every GPU [0, gpus), in one pass over the placement.
+std::vector<double> weight_bytes_per_gpu(const ModelSpec& model, const Placement& placement, int gpus);
 /// UsageError when some GPU's weights exceed its HBM capacity (names the GPU, the need and the capacity).
 void check_weights_fit(const ModelSpec& model, const Cluster& cluster, const Placement& placement,
                        const std::string& placement_name, int redundant_experts);
