@@ -335,9 +335,6 @@ double pair_table_bytes(long long gpus)
   return 26.0 * static_cast<double>(gpus) * static_cast<double>(gpus);
 }
 
-namespace {
-
-/// Reads the child's route table back (check_routes' format); gpus = 0 when it is absent or incomplete.
 CheckedRoutes read_checked_routes(int fd, int expect_gpus)
 {
   CheckedRoutes out;
@@ -368,6 +365,8 @@ CheckedRoutes read_checked_routes(int fd, int expect_gpus)
       (expect_gpus > 0 && G != expect_gpus))
     return out;
   const size_t pairs = static_cast<size_t>(G) * static_cast<size_t>(G - 1);
+  if (pairs > buf.size() - at) // every pair takes at least its count byte: a damaged count allocates nothing
+    return out;
   out.route_size.resize(pairs);
   out.route_links.reserve(pairs * 4);
   for (size_t p = 0; p < pairs; ++p) {
@@ -394,8 +393,6 @@ CheckedRoutes read_checked_routes(int fd, int expect_gpus)
   out.gpus = G;
   return out;
 }
-
-} // namespace
 
 CheckedRoutes check_platform_in_child(const std::string& file, const NetworkSettings& settings)
 {

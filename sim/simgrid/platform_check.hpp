@@ -33,6 +33,10 @@ struct CheckedRoutes {
   std::vector<uint32_t> route_links;   ///< the routes one after the other, as indices into link_names
 };
 
+/// Parses the route table the check's child wrote into `fd` (the platform's GPU count when expect_gpus > 0); a table
+/// that is damaged in any way (truncated, a count or link index out of range, bytes after its end) gives gpus = 0.
+CheckedRoutes read_checked_routes(int fd, int expect_gpus);
+
 /// Loads `platform_file` in a child process and checks everything a run relies on, in this order: SimGrid loads
 /// it; the hosts are GPUs (Cluster::from_hosts); the per-pair tables fit in memory; no zone uses a routing moesim
 /// cannot model (None, Vivaldi, Wifi); every link has a positive, finite bandwidth and a finite, non-negative

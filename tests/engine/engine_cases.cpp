@@ -6,15 +6,23 @@
 #include "core/decode/recorder.hpp"
 #include "core/decode/refit.hpp"
 #include "core/io/errors.hpp"
+#include "simgrid/platform_check.hpp"
 #include "simgrid/platform_loader.hpp"
 #include "test_helpers.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 using namespace moesim;
 
@@ -469,6 +477,67 @@ int route_table_fat_tree()
   return route_table_from_check(p);
 }
 
+/// read_checked_routes on `bytes` written to a memory file.
+CheckedRoutes read_routes_bytes(const std::vector<uint8_t>& bytes, int expect_gpus)
+{
+  const int fd = ::memfd_create("moesim-test-routes", MFD_CLOEXEC);
+  if (fd < 0 || (!bytes.empty() && ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())))
+    throw std::runtime_error("memfd");
+  CheckedRoutes out = read_checked_routes(fd, expect_gpus);
+  ::close(fd);
+  return out;
+}
+
+template <class T>
+void append(std::vector<uint8_t>& b, T v)
+{
+  uint8_t raw[sizeof v];
+  std::memcpy(raw, &v, sizeof v);
+  b.insert(b.end(), raw, raw + sizeof v);
+}
+
+int route_table_damaged()
+{
+  // No engine: the route table's reader refuses every damaged table (then the run asks SimGrid for the routes).
+  const uint64_t magic = 0x31534554554f524dULL;
+  std::vector<uint8_t> good;
+  append(good, magic);
+  append(good, int32_t{2});
+  append(good, uint8_t{2}); // 0 -> 1: new link 0 "a", new link 1 "bb"
+  append(good, uint32_t{0});
+  append(good, uint32_t{1});
+  good.push_back('a');
+  append(good, uint32_t{1});
+  append(good, uint32_t{2});
+  good.push_back('b');
+  good.push_back('b');
+  append(good, uint8_t{2}); // 1 -> 0: links 1, 0
+  append(good, uint32_t{1});
+  append(good, uint32_t{0});
+  append(good, magic);
+  const CheckedRoutes ok = read_routes_bytes(good, 2);
+  check("a whole table is read", ok.gpus == 2 && ok.link_names == std::vector<std::string>{"a", "bb"} &&
+                                     ok.route_size == std::vector<uint8_t>{2, 2} &&
+                                     ok.route_links == std::vector<uint32_t>{0, 1, 1, 0});
+  int accepted = 0;
+  for (size_t n = 0; n < good.size(); ++n)
+    accepted += read_routes_bytes(std::vector<uint8_t>(good.begin(), good.begin() + n), 0).gpus != 0;
+  check("every truncation is refused", accepted == 0);
+  std::vector<uint8_t> longer = good;
+  longer.push_back(0);
+  check("bytes after the end are refused", read_routes_bytes(longer, 0).gpus == 0);
+  check("another GPU count than the platform's is refused", read_routes_bytes(good, 3).gpus == 0);
+  std::vector<uint8_t> bad_link = good;
+  bad_link[bad_link.size() - 8 - 4] = 7; // 1 -> 0's last link index: 7, never named
+  check("a link index beyond the names is refused", read_routes_bytes(bad_link, 0).gpus == 0);
+  std::vector<uint8_t> huge;
+  append(huge, magic);
+  append(huge, int32_t{1 << 30});
+  append(huge, magic);
+  check("a GPU count the bytes cannot hold is refused", read_routes_bytes(huge, 0).gpus == 0);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -497,6 +566,7 @@ int main(int argc, char** argv)
       {"platform_missing_file", platform_missing_file},
       {"route_table_rail_shared_nics", route_table_rail_shared_nics},
       {"route_table_fat_tree", route_table_fat_tree},
+      {"route_table_damaged", route_table_damaged},
   };
   if (argc != 2 || !cases.count(argv[1])) {
     std::fprintf(stderr, "usage: moesim_engine_tests CASE\ncases:");

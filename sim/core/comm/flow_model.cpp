@@ -135,8 +135,17 @@ void FlowSolver::solve(const FlowNetwork& net, const FlowBatch& batch, std::vect
   class_bytes_.clear();
   used_slots_.clear();
   flow_class_.resize(F);
-  for (size_t f = 0; f < F; ++f)
-    flow_class_[f] = batch.bytes[f] > 0 ? class_of(batch.bytes[f]) : -1;
+  // A sender's flows are mostly one or two tokens: a flow often has its predecessor's size and class.
+  double last_bytes = -1;
+  int32_t last_class = -1;
+  for (size_t f = 0; f < F; ++f) {
+    const double b = batch.bytes[f];
+    if (b != last_bytes) {
+      last_bytes = b;
+      last_class = b > 0 ? class_of(b) : -1;
+    }
+    flow_class_[f] = last_class;
+  }
   for (const int32_t h : used_slots_)
     slots_[h] = Slot{};
   local_of_.assign(class_bytes_.size(), -1);

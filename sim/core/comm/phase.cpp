@@ -146,8 +146,10 @@ double FastPhaseSolver::solve(NetworkView& net, const LayerComm& comm, bool disp
   // Every flow, forwarded ones included, shares the links from its GPU's start (forwarding is pipelined: chunks
   // move on as they arrive).
   solver_.solve(net.flow_network(), batch_, finish_s_);
-  // A forwarded flow cannot arrive before its forwarder has received everything it forwards.
-  arrivals(cost, start_s);
+  // A forwarded flow cannot arrive before its forwarder has received everything it forwards (one-stage kernels
+  // forward nothing).
+  if (stages.size() > 1)
+    arrivals(cost, start_s);
   // Flags: every pair, so a GPU waits for every peer's start plus the message latency.
   flags(net, cost, start_s, end_s);
   for (size_t f = 0; f < finish_s_.size(); ++f) {

@@ -71,12 +71,25 @@ void Trace::validate(const std::string& file) const
   }
   if (static_cast<size_t>(next) != T)
     bad("/requests", "requests cover " + std::to_string(next) + " tokens, the trace has " + std::to_string(T));
-  for (size_t i = 0; i < ids; ++i)
-    if (expert_id(i) >= num_experts) {
-      const size_t t = i / per_token, l = (i % per_token) / top_k;
-      bad("token " + std::to_string(t) + ", MoE layer " + std::to_string(moe_layers[l]),
-          "expert id " + std::to_string(expert_id(i)) + " out of range 0.." + std::to_string(num_experts - 1));
-    }
+  // The largest id first (a loop the compiler vectorises); only a trace with an id out of range is scanned again
+  // for the first one.
+  const auto first_out_of_range = [&](const auto& v) -> size_t {
+    int largest = 0;
+    for (const auto x : v)
+      largest = std::max<int>(largest, x);
+    if (largest < num_experts)
+      return v.size();
+    for (size_t i = 0; i < v.size(); ++i)
+      if (v[i] >= num_experts)
+        return i;
+    return v.size();
+  };
+  const size_t i = experts8.empty() ? first_out_of_range(experts) : first_out_of_range(experts8);
+  if (i < ids) {
+    const size_t t = i / per_token, l = (i % per_token) / top_k;
+    bad("token " + std::to_string(t) + ", MoE layer " + std::to_string(moe_layers[l]),
+        "expert id " + std::to_string(expert_id(i)) + " out of range 0.." + std::to_string(num_experts - 1));
+  }
 }
 
 void Trace::compact()
