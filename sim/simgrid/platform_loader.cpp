@@ -170,13 +170,18 @@ const int32_t* Simulation::Impl::route_and_latency(int src, int dst, int& n, dou
   return links;
 }
 
+void Simulation::Impl::allocate_route_table()
+{
+  const size_t G = hosts.size();
+  route_begin.assign(G * G, -1);
+  route_size.assign(G * G, 0);
+}
+
 void Simulation::Impl::extract_route(int src, int dst)
 {
   const size_t G = hosts.size();
-  if (route_begin.empty()) {
-    route_begin.assign(G * G, -1);
-    route_size.assign(G * G, 0);
-  }
+  if (route_begin.empty())
+    allocate_route_table();
   const size_t k = static_cast<size_t>(src) * G + dst;
   if (route_begin[k] >= 0)
     return;
@@ -235,8 +240,7 @@ void Simulation::Impl::import_routes(const CheckedRoutes& checked)
       return;
     link_of.push_back(l);
   }
-  route_begin.assign(G * G, -1);
-  route_size.assign(G * G, 0);
+  allocate_route_table();
   std::vector<simgrid::s4u::Link*> links;
   size_t p = 0, at = 0;
   for (size_t src = 0; src < G; ++src)

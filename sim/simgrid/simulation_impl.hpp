@@ -73,6 +73,9 @@ struct Simulation::Impl final : public NetworkView {
   }
   /// Asks SimGrid for the route src -> dst and stores it (route()'s first use of a pair).
   void extract_route(int src, int dst);
+  /// route_begin / route_size for every pair, none routed yet (allocated on first use: runs that never route a
+  /// pair do not hold them).
+  void allocate_route_table();
   /// Appends the route of pair src * G + dst to the table.
   void store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links);
   /// Takes every pair's route from the platform check, which has routed them all already (small platforms).

@@ -60,18 +60,11 @@ double replicated_weight_bytes(const ModelSpec& m)
 
 double weight_bytes_on_gpu(const ModelSpec& m, const Placement& placement, int gpu)
 {
-  double experts = 0;
-  for (const auto& layer : placement.replicas)
-    for (const auto& reps : layer)
-      for (int g : reps)
-        if (g == gpu)
-          experts += static_cast<double>(m.expert_params()) * m.expert_param_bytes;
-  return replicated_weight_bytes(m) + experts;
+  return gpu < 0 ? replicated_weight_bytes(m) : weight_bytes_per_gpu(m, placement, gpu + 1)[static_cast<size_t>(gpu)];
 }
 
 std::vector<double> weight_bytes_per_gpu(const ModelSpec& m, const Placement& placement, int gpus)
 {
-  // Each GPU's expert bytes summed in the order weight_bytes_on_gpu sums them: the same values.
   std::vector<double> experts(static_cast<size_t>(gpus), 0.0);
   const double copy_bytes = static_cast<double>(m.expert_params()) * m.expert_param_bytes;
   for (const auto& layer : placement.replicas)
