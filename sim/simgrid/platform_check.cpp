@@ -3,6 +3,7 @@
 #include "core/io/errors.hpp"
 #include "core/io/fence.hpp"
 #include "simgrid/platform_loader.hpp"
+#include "simgrid/zone_routes.hpp"
 
 #include <simgrid/kernel/routing/NetZoneImpl.hpp>
 #include <xbt/config.hpp>
@@ -30,7 +31,9 @@ namespace {
 constexpr int max_zone_depth = 64;
 /// Above this many GPUs the route check routes from `sampled_sources` GPUs spread over the ranks (GPU 0 and the last
 /// included) to every GPU instead of all G^2 pairs: SimGrid's Dijkstra routings cost one graph search per source
-/// (about 4 ms each at 4,096 GPUs). The fast model also finds an unrouted pair the run meets (Impl::route).
+/// (about 4 ms each at 4,096 GPUs) and ~3 us a pair; moesim's copy of the search (ZoneRoutes, where it applies) a
+/// few hundred us per source, and the run routes every pair it meets that way anyway. The fast model also finds
+/// an unrouted pair the run meets (Impl::route).
 constexpr int all_pairs_max_gpus = 1024;
 constexpr int sampled_sources = 64;
 /// How long the check may take before it is taken for a hang.
@@ -100,15 +103,22 @@ void check_links(const sg4::Engine& engine, const std::string& file)
   }
 }
 
-void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& file, std::vector<sg4::Link*>& links)
+/// Checks one pair's route: SimGrid's own (`found` null: asked here, into `links`) or the one ZoneRoutes found.
+void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& file, std::vector<sg4::Link*>& links,
+                 bool found)
 {
   const auto place = [&] { return "route " + src->get_name() + " -> " + dst->get_name(); };
-  links.clear();
   double latency_s = 0;
-  try {
-    src->route_to(dst, links, &latency_s);
-  } catch (const std::exception& e) {
-    throw InputError(file, place(), "SimGrid finds no route: " + first_line(e.what()));
+  if (found) {
+    for (const auto* l : links)
+      latency_s += l->get_latency();
+  } else {
+    links.clear();
+    try {
+      src->route_to(dst, links, &latency_s);
+    } catch (const std::exception& e) {
+      throw InputError(file, place(), "SimGrid finds no route: " + first_line(e.what()));
+    }
   }
   if (links.empty())
     throw InputError(file, place(),
@@ -117,6 +127,26 @@ void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& 
     throw InputError(file, place(), "routes of more than 255 links are not supported");
   if (!std::isfinite(latency_s) || latency_s < 0)
     throw InputError(file, place(), "expected a finite, non-negative route latency");
+}
+
+/// Checks the routes from GPU `a` to every GPU (none to itself), calling visit(b, links) for each in order of b:
+/// one search through `zone` when it has the routes, else Host::route_to per pair.
+template <class Visit>
+void check_routes_from(const std::vector<const sg4::Host*>& hosts, int a, const ZoneRoutes* zone,
+                       const std::string& file, Visit&& visit)
+{
+  std::vector<sg4::Link*> row, links;
+  std::vector<uint32_t> begin;
+  const bool found = zone && zone->routes_from(a, row, begin);
+  const int G = static_cast<int>(hosts.size());
+  for (int b = 0; b < G; ++b) {
+    if (b == a)
+      continue;
+    if (found)
+      links.assign(row.begin() + begin[b], row.begin() + begin[b + 1]);
+    check_route(hosts[a], hosts[b], file, links, found);
+    visit(b, links);
+  }
 }
 
 /// Marks the start and the end of the route table the child hands to the parent (check_platform_in_child).
@@ -133,19 +163,22 @@ void put(std::FILE* out, const void* data, size_t bytes)
 /// given, writes the routes there: magic, G, then per pair (src-major, dst != src) its link count and each link as
 /// an index into the names in order of first appearance (a new index is followed by the name's length and bytes),
 /// then the magic again.
-void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::string& file, std::FILE* out)
+void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::string& file, std::FILE* out,
+                  const RouteRecorder& recorded)
 {
   std::vector<const sg4::Host*> hosts;
-  for (const auto& g : cluster.gpus())
-    hosts.push_back(engine.host_by_name(g.host_name));
+  std::vector<sg4::Host*> gpu_hosts;
+  for (const auto& g : cluster.gpus()) {
+    gpu_hosts.push_back(engine.host_by_name(g.host_name));
+    hosts.push_back(gpu_hosts.back());
+  }
   const int G = cluster.num_gpus();
-  std::vector<sg4::Link*> links;
+  std::string why;
+  const std::unique_ptr<ZoneRoutes> zone = ZoneRoutes::build(engine, gpu_hosts, file, recorded, why);
   if (G > all_pairs_max_gpus) {
     for (int s = 0; s < sampled_sources; ++s) {
       const int a = static_cast<int>(static_cast<long long>(s) * (G - 1) / (sampled_sources - 1));
-      for (int b = 0; b < G; ++b)
-        if (a != b)
-          check_route(hosts[a], hosts[b], file, links);
+      check_routes_from(hosts, a, zone.get(), file, [](int, const std::vector<sg4::Link*>&) {});
     }
     return;
   }
@@ -156,12 +189,9 @@ void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::
     put(out, &gpus, sizeof gpus);
   }
   for (int a = 0; a < G; ++a)
-    for (int b = 0; b < G; ++b) {
-      if (a == b)
-        continue;
-      check_route(hosts[a], hosts[b], file, links);
+    check_routes_from(hosts, a, zone.get(), file, [&](int, const std::vector<sg4::Link*>& links) {
       if (!out)
-        continue;
+        return;
       const auto n = static_cast<uint8_t>(links.size());
       put(out, &n, 1);
       for (const auto* l : links) {
@@ -174,7 +204,7 @@ void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::
           put(out, name.data(), name.size());
         }
       }
-    }
+    });
   if (out)
     put(out, &routes_magic, sizeof routes_magic);
 }
@@ -189,9 +219,11 @@ void check_here(const std::string& file, const NetworkSettings& settings, std::F
   // Never destroyed: the child _exits right after the checks.
   auto& engine = *new sg4::Engine(&argc, argv);
   configure_engine(settings);
+  RouteRecorder recorded;
   try {
     engine.load_platform(file);
     engine.seal_platform();
+    recorded.stop();
   } catch (const std::exception& e) {
     throw InputError(file, "", "SimGrid cannot load the platform: " + first_line(e.what()));
   }
@@ -209,7 +241,7 @@ void check_here(const std::string& file, const NetworkSettings& settings, std::F
   const Cluster cluster = Cluster::from_hosts(hosts, file);
   check_zones(engine.get_netzone_root(), 0, cluster.num_gpus() > 1, file);
   check_links(engine, file);
-  check_routes(engine, cluster, file, routes_out);
+  check_routes(engine, cluster, file, routes_out, recorded);
 }
 
 /// Writes a line the parent reads back (newlines in the text become spaces).

@@ -6,6 +6,7 @@
 #include "simgrid/simulation_impl.hpp"
 
 #include <simgrid/Exception.hpp>
+#include <spdlog/spdlog.h>
 #include <xbt/log.h>
 
 #include <algorithm>
@@ -37,9 +38,11 @@ Simulation::Simulation(const std::string& platform_file, const NetworkSettings& 
   xbt_log_control_set("root.thresh:critical");
   impl_->engine = std::make_unique<simgrid::s4u::Engine>(&argc, argv);
   configure_engine(settings);
+  impl_->recorded_routes = std::make_unique<RouteRecorder>();
   try {
     impl_->engine->load_platform(platform_file);
     impl_->engine->seal_platform();
+    impl_->recorded_routes->stop();
   } catch (const std::exception& e) {
     throw InputError(platform_file, "", std::string("SimGrid cannot load the platform: ") + e.what());
   }
@@ -135,6 +138,17 @@ std::vector<std::string> Simulation::table_route_links(int src, int dst)
 
 bool Simulation::routes_from_check() const { return impl_->routes_imported; }
 
+bool Simulation::routes_from_zone_search() const { return impl_->zone_routes_used; }
+
+void Simulation::forget_route_table()
+{
+  impl_->route_begin.clear();
+  impl_->route_size.clear();
+  impl_->route_links.clear();
+  impl_->zone_row_searched.clear();
+  impl_->routes_imported = false;
+}
+
 double Simulation::Impl::nccl_factor(bool inter, double bytes)
 {
   const FactorTable& t = inter ? calibration.bandwidth_inter : calibration.bandwidth_intra;
@@ -170,11 +184,37 @@ const int32_t* Simulation::Impl::route_and_latency(int src, int dst, int& n, dou
   return links;
 }
 
+bool Simulation::Impl::routes_and_latencies(int src, const std::pair<int, int32_t>* row, size_t m,
+                                             const int32_t** links, int* n, double* latency_s)
+{
+  // The row's table entries 16 pairs ahead, their links (found through the entry, by then in cache) 8 ahead.
+  constexpr size_t kEntryAhead = 16, kLinksAhead = 8;
+  const size_t row_begin = static_cast<size_t>(src) * hosts.size();
+  const bool table = !route_begin.empty();
+  for (size_t j = 0; j < m; ++j) {
+    if (table) {
+      if (j + kEntryAhead < m) {
+        __builtin_prefetch(&route_begin[row_begin + row[j + kEntryAhead].first]);
+        __builtin_prefetch(&route_size[row_begin + row[j + kEntryAhead].first]);
+      }
+      if (j + kLinksAhead < m)
+        if (const int32_t at = route_begin[row_begin + row[j + kLinksAhead].first]; at >= 0)
+          __builtin_prefetch(route_links[static_cast<size_t>(at) / kRouteBlockLinks].data() + at % kRouteBlockLinks);
+    }
+    const int dst = row[j].first;
+    n[j] = 0;
+    latency_s[j] = 0;
+    links[j] = dst == src ? nullptr : route_and_latency(src, dst, n[j], latency_s[j]);
+  }
+  return true;
+}
+
 void Simulation::Impl::allocate_route_table()
 {
   const size_t G = hosts.size();
   route_begin.assign(G * G, -1);
   route_size.assign(G * G, 0);
+  zone_row_searched.assign(G, 0);
 }
 
 void Simulation::Impl::extract_route(int src, int dst)
@@ -185,6 +225,42 @@ void Simulation::Impl::extract_route(int src, int dst)
   const size_t k = static_cast<size_t>(src) * G + dst;
   if (route_begin[k] >= 0)
     return;
+  if (!zone_routes_built) {
+    zone_routes_built = true;
+    std::string why;
+    zone_routes = ZoneRoutes::build(*engine, hosts, platform_file, *recorded_routes, why);
+    recorded_routes.reset();
+    if (!zone_routes && why.rfind("moesim's", 0) == 0)
+      spdlog::warn("{}: {}; asking SimGrid for every pair's route instead (slower, same results)", platform_file, why);
+  }
+  if (zone_routes && !zone_row_searched[src]) {
+    zone_row_searched[src] = 1;
+    std::vector<int32_t> row;
+    std::vector<uint32_t> begin;
+    if (zone_routes->route_ids_from(src, row, begin)) {
+      zone_routes_used = true;
+      // The search's link ids to flow-network links, each looked up once.
+      flow_link_of_zone_link.resize(zone_routes->num_links(), -1);
+      for (int32_t& id : row) {
+        int32_t& f = flow_link_of_zone_link[id];
+        if (f < 0)
+          f = flow_link_of(zone_routes->link(id));
+        id = f;
+      }
+      for (size_t d = 0; d < G; ++d) {
+        const size_t pair = static_cast<size_t>(src) * G + d;
+        if (d == static_cast<size_t>(src) || route_begin[pair] >= 0)
+          continue;
+        const size_t n = begin[d + 1] - begin[d];
+        if (n > 255)
+          throw InputError(platform_file, "route " + hosts[src]->get_name() + " -> " + hosts[d]->get_name(),
+                           "routes of more than 255 links are not supported");
+        std::copy_n(row.data() + begin[d], n, new_route(pair, n));
+      }
+      if (route_begin[k] >= 0)
+        return;
+    }
+  }
   std::vector<simgrid::s4u::Link*> links;
   double ignored = 0;
   hosts[src]->route_to(hosts[dst], links, &ignored);
@@ -195,14 +271,14 @@ void Simulation::Impl::extract_route(int src, int dst)
   // for free. Actors cannot throw through SimGrid, so it is kept and raised once the engine returns.
   if (links.empty() && src != dst && unrouted_pair.empty())
     unrouted_pair = "route " + hosts[src]->get_name() + " -> " + hosts[dst]->get_name();
-  store_route(k, links);
+  store_route(k, links.data(), links.size());
 }
 
-void Simulation::Impl::store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links)
+int32_t* Simulation::Impl::new_route(size_t pair, size_t n)
 {
   // Routes are kept in fixed-size blocks, each route within one block: the table grows without the copy (and the
   // two live buffers) of a growing vector.
-  if (route_links.empty() || route_links.back().size() + links.size() > kRouteBlockLinks) {
+  if (route_links.empty() || route_links.back().size() + n > kRouteBlockLinks) {
     route_links.emplace_back();
     route_links.back().reserve(kRouteBlockLinks);
   }
@@ -211,18 +287,29 @@ void Simulation::Impl::store_route(size_t pair, const std::vector<simgrid::s4u::
   if (at > std::numeric_limits<int32_t>::max())
     throw InputError(platform_file, "routes", "more than 2^31 route links in all are not supported");
   route_begin[pair] = static_cast<int32_t>(at);
-  route_size[pair] = static_cast<uint8_t>(links.size());
-  for (auto* l : links) {
-    // A direct-mapped cache in front of the hash map: the routes of one source reuse few links.
-    auto& slot = link_cache_[(reinterpret_cast<uintptr_t>(l) >> 4) % link_cache_.size()];
-    if (slot.first != l) {
-      auto [it, added] = link_index.try_emplace(l, 0);
-      if (added)
-        it->second = add_flow_link(l);
-      slot = {l, it->second};
-    }
-    block.push_back(slot.second);
+  route_size[pair] = static_cast<uint8_t>(n);
+  block.resize(block.size() + n); // within the reserved block: no reallocation
+  return block.data() + (block.size() - n);
+}
+
+int32_t Simulation::Impl::flow_link_of(const simgrid::s4u::Link* l)
+{
+  // A direct-mapped cache in front of the hash map: the routes of one source reuse few links.
+  auto& slot = link_cache_[(reinterpret_cast<uintptr_t>(l) >> 4) % link_cache_.size()];
+  if (slot.first != l) {
+    auto [it, added] = link_index.try_emplace(l, 0);
+    if (added)
+      it->second = add_flow_link(l);
+    slot = {l, it->second};
   }
+  return slot.second;
+}
+
+void Simulation::Impl::store_route(size_t pair, simgrid::s4u::Link* const* links, size_t n)
+{
+  int32_t* out = new_route(pair, n);
+  for (size_t i = 0; i < n; ++i)
+    out[i] = flow_link_of(links[i]);
 }
 
 void Simulation::Impl::import_routes(const CheckedRoutes& checked)
@@ -251,7 +338,7 @@ void Simulation::Impl::import_routes(const CheckedRoutes& checked)
       for (int i = 0; i < checked.route_size[p]; ++i)
         links.push_back(link_of[checked.route_links[at++]]);
       ++p;
-      store_route(src * G + dst, links);
+      store_route(src * G + dst, links.data(), links.size());
     }
   routes_imported = true;
 }

@@ -69,6 +69,12 @@ public:
   std::vector<std::string> table_route_links(int src, int dst);
   /// Whether the route table came from the platform check (every pair routed there: up to 1,024 GPUs).
   bool routes_from_check() const;
+  /// Whether route() found routes with moesim's copy of SimGrid's Dijkstra search (zone_routes.hpp), one search
+  /// per source GPU, instead of asking SimGrid per pair.
+  bool routes_from_zone_search() const;
+  /// Empties the route table (tests, benchmarks): the next look-ups find the routes again, by the zone search
+  /// where it applies, else by asking SimGrid.
+  void forget_route_table();
 
   /// Runs `steps` decode steps planned by `planner` with actors on the first `gpus` GPUs (0: all); progress is
   /// called with (steps done, simulated seconds).

@@ -6,6 +6,7 @@
 #include "core/comm/phase.hpp"
 #include "simgrid/platform_check.hpp"
 #include "simgrid/platform_loader.hpp"
+#include "simgrid/zone_routes.hpp"
 
 #include <simgrid/s4u.hpp>
 
@@ -71,13 +72,27 @@ struct Simulation::Impl final : public NetworkView {
     n = route_size[k];
     return route_links[static_cast<size_t>(at) / kRouteBlockLinks].data() + at % kRouteBlockLinks;
   }
-  /// Asks SimGrid for the route src -> dst and stores it (route()'s first use of a pair).
+  /// Stores the route src -> dst (route()'s first use of a pair): with every route from src when zone_routes has
+  /// them, else asked of SimGrid.
   void extract_route(int src, int dst);
+  /// The routes SimGrid was given while loading the platform, until zone_routes is built from them.
+  std::unique_ptr<RouteRecorder> recorded_routes;
+  /// The routes of every pair by moesim's copy of SimGrid's Dijkstra search (null: SimGrid is asked per pair),
+  /// built on the first pair the table lacks.
+  std::unique_ptr<ZoneRoutes> zone_routes;
+  bool zone_routes_built = false;
+  bool zone_routes_used = false;
+  std::vector<char> zone_row_searched; ///< [src] its row was asked of zone_routes already
   /// route_begin / route_size for every pair, none routed yet (allocated on first use: runs that never route a
   /// pair do not hold them).
   void allocate_route_table();
   /// Appends the route of pair src * G + dst to the table.
-  void store_route(size_t pair, const std::vector<simgrid::s4u::Link*>& links);
+  void store_route(size_t pair, simgrid::s4u::Link* const* links, size_t n);
+  /// Room for the n links of pair's route in the table (route_begin / route_size set).
+  int32_t* new_route(size_t pair, size_t n);
+  /// A SimGrid link's flow-network index (added on first sight).
+  int32_t flow_link_of(const simgrid::s4u::Link* l);
+  std::vector<int32_t> flow_link_of_zone_link; ///< [ZoneRoutes link id] flow-network link, -1 = not looked up yet
   /// Takes every pair's route from the platform check, which has routed them all already (small platforms).
   void import_routes(const CheckedRoutes& checked);
   bool routes_imported = false;
@@ -87,6 +102,9 @@ struct Simulation::Impl final : public NetworkView {
   const FlowNetwork& flow_network() const override { return network; }
   double route_latency_s(int src, int dst) override;
   const int32_t* route_and_latency(int src, int dst, int& n, double& latency_s) override;
+  /// The route table's pointers stay valid (its blocks never move).
+  bool routes_and_latencies(int src, const std::pair<int, int32_t>* row, size_t m, const int32_t** links, int* n,
+                            double* latency_s) override;
   int node_of(int gpu) const override { return cluster.node_of(gpu); }
   double nccl_overhead_s(bool inter_node) const override { return calibration.overhead_s(inter_node); }
   double nccl_factor(bool inter_node, double bytes) override;

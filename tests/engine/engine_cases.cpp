@@ -448,18 +448,24 @@ int platform_missing_file()
 
 /// The fast model's route table, taken from the platform check's routes instead of asking SimGrid a second time,
 /// holds SimGrid's own route for every pair.
-int route_table_from_check(const PlatformParams& p)
+/// Pairs whose route in the fast model's table differs from SimGrid's Host::route_to.
+int routes_differing(Simulation& sim)
 {
-  test::TempDir tmp;
-  Simulation sim(platform(tmp, p));
-  check("the route table came from the platform check", sim.routes_from_check());
   const int G = sim.cluster().num_gpus();
   int differ = 0;
   for (int s = 0; s < G; ++s)
     for (int d = 0; d < G; ++d)
       if (s != d && sim.table_route_links(s, d) != sim.route_links(s, d))
         ++differ;
-  check("every pair's route equals SimGrid's", differ == 0);
+  return differ;
+}
+
+int route_table_from_check(const PlatformParams& p)
+{
+  test::TempDir tmp;
+  Simulation sim(platform(tmp, p));
+  check("the route table came from the platform check", sim.routes_from_check());
+  check("every pair's route equals SimGrid's", routes_differing(sim) == 0);
   return 0;
 }
 
@@ -475,6 +481,108 @@ int route_table_fat_tree()
   PlatformParams p = params(4, 2, Topology::FatTree);
   p.nodes_per_leaf = 2;
   return route_table_from_check(p);
+}
+
+/// The route table found again by the zone search (one Dijkstra search per source, zone_routes.hpp) instead of the
+/// check's table: every pair's route equals SimGrid's Host::route_to, link for link.
+int zone_search_matches(const std::string& file, bool expect_search)
+{
+  Simulation sim(file);
+  sim.forget_route_table();
+  const int differ = routes_differing(sim);
+  check(expect_search ? "the routes came from the zone search" : "the routes were asked of SimGrid",
+        sim.routes_from_zone_search() == expect_search);
+  check("every pair's route equals SimGrid's", differ == 0);
+  return 0;
+}
+
+int zone_search_rail_shared_nics()
+{
+  test::TempDir tmp;
+  PlatformParams p = params(3, 4);
+  p.nics_per_node = 2;
+  return zone_search_matches(platform(tmp, p), true);
+}
+
+int zone_search_fat_tree()
+{
+  test::TempDir tmp;
+  PlatformParams p = params(5, 2, Topology::FatTree);
+  p.nodes_per_leaf = 2;
+  return zone_search_matches(platform(tmp, p), true);
+}
+
+std::string gpu_host_xml(const std::string& id, int node, int gpu)
+{
+  return "    <host id=\"" + id + "\" speed=\"1e15f\"><prop id=\"node\" value=\"" + std::to_string(node) +
+         "\"/><prop id=\"gpu\" value=\"" + std::to_string(gpu) +
+         "\"/><prop id=\"peak_flops_bf16\" value=\"1e15\"/><prop id=\"peak_flops_fp8\" value=\"2e15\"/>"
+         "<prop id=\"hbm_bandwidth_Bps\" value=\"3e12\"/><prop id=\"hbm_capacity_bytes\" value=\"8e10\"/>"
+         "<prop id=\"sm_count\" value=\"132\"/></host>\n";
+}
+
+/// A hand-written Dijkstra zone with what the generated platforms lack: symmetrical routes over split-duplex links
+/// (the way back takes each link's other direction), a route of several links (SimGrid reverses an edge's links
+/// when it composes a path), paths of equal cost (ties go to the vertex SimGrid created first), shared links and a
+/// cheaper path of more hops.
+std::string handwritten_zone(const std::string& routing, const std::string& extra)
+{
+  std::string x = "<?xml version='1.0'?>\n<!DOCTYPE platform SYSTEM \"https://simgrid.org/simgrid.dtd\">\n"
+                  "<platform version=\"4.1\">\n  <zone id=\"z\" routing=\"" + routing + "\">\n";
+  for (int n = 0; n < 2; ++n)
+    for (int g = 0; g < 2; ++g)
+      x += gpu_host_xml("g" + std::to_string(n) + std::to_string(g), n, g);
+  x += "    <router id=\"s0\"/><router id=\"s1\"/><router id=\"ra\"/><router id=\"rb\"/><router id=\"rc\"/>\n";
+  for (const char* l : {"a00", "a01", "a10", "a11", "x0", "x1", "y0", "y1", "z0", "z1"})
+    x += std::string("    <link id=\"") + l + "\" bandwidth=\"1e11Bps\" latency=\"1e-6s\" sharing_policy=\"SPLITDUPLEX\"/>\n";
+  x += "    <link id=\"shared\" bandwidth=\"5e10Bps\" latency=\"2e-6s\"/>\n"
+       "    <link id=\"fat\" bandwidth=\"1e12Bps\" latency=\"1e-7s\" sharing_policy=\"FATPIPE\"/>\n";
+  // GPUs to their node switch, both ways from one symmetrical route each.
+  for (int n = 0; n < 2; ++n)
+    for (int g = 0; g < 2; ++g) {
+      const std::string id = std::to_string(n) + std::to_string(g);
+      x += "    <route src=\"g" + id + "\" dst=\"s" + std::to_string(n) + "\"><link_ctn id=\"a" + id +
+           "\" direction=\"UP\"/></route>\n";
+    }
+  // s0 -> s1: over ra (2 links) or rb (2 links, added first: rb is created before ra as a vertex) or directly over
+  // 3 links; back from s1 over rc with a multi-link edge.
+  x += "    <route src=\"s0\" dst=\"rb\" symmetrical=\"NO\"><link_ctn id=\"y0\" direction=\"UP\"/></route>\n"
+       "    <route src=\"s0\" dst=\"ra\" symmetrical=\"NO\"><link_ctn id=\"x0\" direction=\"UP\"/></route>\n"
+       "    <route src=\"ra\" dst=\"s1\" symmetrical=\"NO\"><link_ctn id=\"x1\" direction=\"UP\"/></route>\n"
+       "    <route src=\"rb\" dst=\"s1\" symmetrical=\"NO\"><link_ctn id=\"shared\"/></route>\n"
+       "    <route src=\"s0\" dst=\"s1\" symmetrical=\"NO\"><link_ctn id=\"z0\" direction=\"UP\"/>"
+       "<link_ctn id=\"fat\"/><link_ctn id=\"z1\" direction=\"DOWN\"/></route>\n"
+       "    <route src=\"s1\" dst=\"rc\"><link_ctn id=\"y1\" direction=\"DOWN\"/><link_ctn id=\"shared\"/></route>\n"
+       "    <route src=\"rc\" dst=\"s0\" symmetrical=\"NO\"><link_ctn id=\"fat\"/></route>\n";
+  x += extra + "  </zone>\n</platform>\n";
+  return x;
+}
+
+int zone_search_handwritten()
+{
+  test::TempDir tmp;
+  const std::string f = tmp.file("handwritten.xml");
+  test::write_file(f, handwritten_zone("Dijkstra", ""));
+  return zone_search_matches(f, true);
+}
+
+int zone_search_refused()
+{
+  // A bypass route is taken before the zone's search and is not among the routes recorded: the table is asked of
+  // SimGrid, and still equals route_to.
+  test::TempDir tmp;
+  const std::string f = tmp.file("bypass.xml");
+  test::write_file(f, handwritten_zone("DijkstraCache", "    <bypassRoute src=\"g00\" dst=\"g11\"><link_ctn id=\"fat\"/>"
+                                                        "</bypassRoute>\n"));
+  return zone_search_matches(f, false);
+}
+
+int zone_search_floyd()
+{
+  test::TempDir tmp;
+  const std::string f = tmp.file("floyd.xml");
+  test::write_file(f, handwritten_zone("Floyd", ""));
+  return zone_search_matches(f, false);
 }
 
 /// read_checked_routes on `bytes` written to a memory file.
@@ -567,6 +675,11 @@ int main(int argc, char** argv)
       {"route_table_rail_shared_nics", route_table_rail_shared_nics},
       {"route_table_fat_tree", route_table_fat_tree},
       {"route_table_damaged", route_table_damaged},
+      {"zone_search_rail_shared_nics", zone_search_rail_shared_nics},
+      {"zone_search_fat_tree", zone_search_fat_tree},
+      {"zone_search_handwritten", zone_search_handwritten},
+      {"zone_search_refused", zone_search_refused},
+      {"zone_search_floyd", zone_search_floyd},
   };
   if (argc != 2 || !cases.count(argv[1])) {
     std::fprintf(stderr, "usage: moesim_engine_tests CASE\ncases:");

@@ -213,3 +213,41 @@ TEST_CASE("Copy rules: per expert, per GPU, per node then GPU")
   CHECK(normal.units_inter_node == 1);
   CHECK(normal.units_intra_node == 2);
 }
+
+TEST_CASE("Copy rules: a source's pairs come out ascending by destination, with the copies counted by hand")
+{
+  // Few destinations per source (sorted) and many (scanned): both give every (destination, units) pair once, in
+  // ascending order.
+  std::mt19937_64 rng(11);
+  for (const int G : {64, 256}) {
+    for (const int tokens_per_gpu : {1, 40}) {
+      for (const CopyRule r : {CopyRule::PerExpert, CopyRule::PerGpu}) {
+        TrafficBuilder tb(r, G, 8);
+        tb.begin();
+        std::vector<std::vector<int32_t>> want(G, std::vector<int32_t>(G, 0));
+        for (int g = 0; g < G; ++g) {
+          for (int t = 0; t < tokens_per_gpu; ++t) {
+            int dest[6];
+            for (int& d : dest)
+              d = static_cast<int>(rng() % G);
+            tb.add_token(g, dest, 6);
+            std::vector<char> seen(G, 0);
+            for (const int d : dest)
+              if (d != g && (r == CopyRule::PerExpert || !seen[d]++))
+                ++want[g][d];
+          }
+          tb.end_gpu(g);
+        }
+        LayerComm c;
+        tb.finish(c);
+        for (int g = 0; g < G; ++g) {
+          std::vector<std::pair<int, int32_t>> expect;
+          for (int d = 0; d < G; ++d)
+            if (want[g][d] > 0)
+              expect.emplace_back(d, want[g][d]);
+          REQUIRE(c.stages[0].out[g] == expect);
+        }
+      }
+    }
+  }
+}

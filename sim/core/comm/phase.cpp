@@ -55,16 +55,23 @@ void FastPhaseSolver::add_flows(NetworkView& net, const PhaseStage& st, int src,
   // A reversed stage (combine) sends src -> a for every a that sent src data: the `in` row of src.
   const auto& row = st.reversed ? st.units->in[src] : st.units->out[src];
   const int src_node = net.node_of(src);
-  for (auto [dst, n] : row) {
+  const size_t m = row.size();
+  row_links_.resize(m);
+  row_route_size_.resize(m);
+  row_latency_s_.resize(m);
+  const bool looked_up = net.routes_and_latencies(src, row.data(), m, row_links_.data(), row_route_size_.data(),
+                                                  row_latency_s_.data());
+  for (size_t j = 0; j < m; ++j) {
+    const auto [dst, n] = row[j];
     if (src == dst)
       continue;
     const double bytes = static_cast<double>(static_cast<uint64_t>(n * unit_bytes));
     const bool inter_node = net.node_of(dst) != src_node;
-    int len = 0;
-    double route_latency_s = 0;
-    const int32_t* links = net.route_and_latency(src, dst, len, route_latency_s);
-    batch_.add(effective_flow_bytes(net, cost, inter_node, bytes), start_s[src], links, len, &covered_);
-    flow_latency_s_.push_back(message_latency_s(net, cost, inter_node, route_latency_s));
+    if (!looked_up) // the view's route pointer is valid until its next call: used at once
+      row_links_[j] = net.route_and_latency(src, dst, row_route_size_[j], row_latency_s_[j]);
+    batch_.add(effective_flow_bytes(net, cost, inter_node, bytes), start_s[src], row_links_[j], row_route_size_[j],
+               &covered_);
+    flow_latency_s_.push_back(message_latency_s(net, cost, inter_node, row_latency_s_[j]));
     flow_src_.push_back(src);
     flow_dst_.push_back(dst);
     flow_first_stage_.push_back(first_stage ? 1 : 0);

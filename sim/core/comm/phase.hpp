@@ -35,6 +35,15 @@ public:
     latency_s = route_latency_s(src, dst);
     return route(src, dst, n);
   }
+  /// route_and_latency() of the pairs (src, row[j].first), j < m, into links[j], n[j], latency_s[j] (n[j] = 0 for
+  /// src itself): one call per sender's row, so that an implementation can fetch its table ahead (a phase asks for
+  /// hundreds of thousands of routes scattered over a [G x G] table that does not stay in cache). Only for views
+  /// whose route pointers stay valid across calls; false (the default): ask route_and_latency() pair by pair.
+  virtual bool routes_and_latencies(int /*src*/, const std::pair<int, int32_t>* /*row*/, size_t /*m*/,
+                                    const int32_t** /*links*/, int* /*n*/, double* /*latency_s*/)
+  {
+    return false;
+  }
   virtual int node_of(int gpu) const = 0;
   /// NCCL-like kernels: the platform's calibrated message overhead and size-keyed bandwidth factor (1 / 0 when the
   /// platform is not calibrated).
@@ -83,6 +92,9 @@ private:
   FlowBatch batch_;
   std::vector<double> finish_s_, ready_, flow_latency_s_;
   std::vector<int32_t> flow_src_, flow_dst_, by_start_;
+  std::vector<const int32_t*> row_links_; ///< add_flows(): the routes of a sender's row
+  std::vector<int> row_route_size_;
+  std::vector<double> row_latency_s_;
   std::vector<uint8_t> flow_first_stage_;
   std::vector<double> max_latency_into_; ///< [gpu] the largest route latency into it (the platform's, fixed)
   std::vector<uint8_t> covered_;         ///< [link] RouteCover over every pair's route: left out of the flows

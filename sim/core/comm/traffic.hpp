@@ -53,6 +53,8 @@ private:
   std::vector<int32_t> forward_;     ///< [peer][local index] PerNodeForward stage-2 units
   std::vector<char> seen_, seen1_;   ///< per token
   std::vector<int> touched_, touched1_;
+  std::vector<uint64_t> row_bits_; ///< bit d: row_ (or row1_) [d] > 0 for the current source
+  void mark(int d) { row_bits_[static_cast<size_t>(d) >> 6] |= uint64_t{1} << (d & 63); }
 };
 
 } // namespace moesim
