@@ -103,7 +103,7 @@ void check_links(const sg4::Engine& engine, const std::string& file)
   }
 }
 
-/// Checks one pair's route: SimGrid's own (`found` null: asked here, into `links`) or the one ZoneRoutes found.
+/// Checks one pair's route: the one ZoneRoutes found, in `links` (`found`), else SimGrid's, asked here into `links`.
 void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& file, std::vector<sg4::Link*>& links,
                  bool found)
 {
@@ -132,7 +132,7 @@ void check_route(const sg4::Host* src, const sg4::Host* dst, const std::string& 
 /// Checks the routes from GPU `a` to every GPU (none to itself), calling visit(b, links) for each in order of b:
 /// one search through `zone` when it has the routes, else Host::route_to per pair.
 template <class Visit>
-void check_routes_from(const std::vector<const sg4::Host*>& hosts, int a, const ZoneRoutes* zone,
+void check_routes_from(const std::vector<sg4::Host*>& hosts, int a, const ZoneRoutes* zone,
                        const std::string& file, Visit&& visit)
 {
   std::vector<sg4::Link*> row, links;
@@ -166,15 +166,12 @@ void put(std::FILE* out, const void* data, size_t bytes)
 void check_routes(const sg4::Engine& engine, const Cluster& cluster, const std::string& file, std::FILE* out,
                   const RouteRecorder& recorded)
 {
-  std::vector<const sg4::Host*> hosts;
-  std::vector<sg4::Host*> gpu_hosts;
-  for (const auto& g : cluster.gpus()) {
-    gpu_hosts.push_back(engine.host_by_name(g.host_name));
-    hosts.push_back(gpu_hosts.back());
-  }
+  std::vector<sg4::Host*> hosts;
+  for (const auto& g : cluster.gpus())
+    hosts.push_back(engine.host_by_name(g.host_name));
   const int G = cluster.num_gpus();
   std::string why;
-  const std::unique_ptr<ZoneRoutes> zone = ZoneRoutes::build(engine, gpu_hosts, file, recorded, why);
+  const std::unique_ptr<ZoneRoutes> zone = ZoneRoutes::build(engine, hosts, file, recorded, why);
   if (G > all_pairs_max_gpus) {
     for (int s = 0; s < sampled_sources; ++s) {
       const int a = static_cast<int>(static_cast<long long>(s) * (G - 1) / (sampled_sources - 1));

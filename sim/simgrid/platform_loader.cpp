@@ -225,8 +225,7 @@ void Simulation::Impl::extract_route(int src, int dst)
   const size_t k = static_cast<size_t>(src) * G + dst;
   if (route_begin[k] >= 0)
     return;
-  if (!zone_routes_built) {
-    zone_routes_built = true;
+  if (recorded_routes) { // zone_routes not built yet
     std::string why;
     zone_routes = ZoneRoutes::build(*engine, hosts, platform_file, *recorded_routes, why);
     recorded_routes.reset();

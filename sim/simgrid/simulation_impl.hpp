@@ -75,12 +75,11 @@ struct Simulation::Impl final : public NetworkView {
   /// Stores the route src -> dst (route()'s first use of a pair): with every route from src when zone_routes has
   /// them, else asked of SimGrid.
   void extract_route(int src, int dst);
-  /// The routes SimGrid was given while loading the platform, until zone_routes is built from them.
+  /// The routes SimGrid was given while loading the platform, until zone_routes is built from them (null after).
   std::unique_ptr<RouteRecorder> recorded_routes;
   /// The routes of every pair by moesim's copy of SimGrid's Dijkstra search (null: SimGrid is asked per pair),
   /// built on the first pair the table lacks.
   std::unique_ptr<ZoneRoutes> zone_routes;
-  bool zone_routes_built = false;
   bool zone_routes_used = false;
   std::vector<char> zone_row_searched; ///< [src] its row was asked of zone_routes already
   /// route_begin / route_size for every pair, none routed yet (allocated on first use: runs that never route a

@@ -13,8 +13,7 @@ namespace moesim {
 int32_t RouteGraph::add_vertex()
 {
   frozen_ = false;
-  out_begin_.push_back(0);
-  return static_cast<int32_t>(out_begin_.size() - 1);
+  return num_vertices_++;
 }
 
 void RouteGraph::add_edge(int32_t from, int32_t to, const std::vector<int32_t>& links)
@@ -35,7 +34,6 @@ void RouteGraph::add_edge(int32_t from, int32_t to, const std::vector<int32_t>& 
   edge_to_.push_back(to);
   links_.insert(links_.end(), links.begin(), links.end());
   edge_link_begin_.push_back(static_cast<int32_t>(links_.size()));
-  ++out_begin_[from];
 }
 
 void RouteGraph::freeze() const

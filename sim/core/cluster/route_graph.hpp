@@ -26,8 +26,7 @@ public:
   /// most one edge per ordered pair of vertices (SimGrid refuses a second one); throws std::invalid_argument on a
   /// vertex out of range, a repeated edge or an edge without links (SimGrid forbids empty routes).
   void add_edge(int32_t from, int32_t to, const std::vector<int32_t>& links);
-  int32_t num_vertices() const { return static_cast<int32_t>(out_begin_.size()); }
-  int64_t num_edges() const { return static_cast<int64_t>(edge_to_.size()); }
+  int32_t num_vertices() const { return num_vertices_; }
 
   /// The shortest-path tree from `src` by SimGrid's rule: pred_edge[v] = the edge into v on its route (-1 for src).
   /// False (pred_edge unspecified) when some vertex cannot be reached from src.
@@ -38,7 +37,7 @@ public:
 
 private:
   void freeze() const; ///< builds the per-vertex edge lists (CSR) after the last add_edge
-  std::vector<int32_t> out_begin_;   ///< [vertex] edges added so far from it (counts until frozen)
+  int32_t num_vertices_ = 0;
   std::vector<int32_t> edge_from_, edge_to_;
   std::vector<int32_t> edge_link_begin_; ///< [edge + 1] offsets into links_
   std::vector<int32_t> links_;
