@@ -218,6 +218,47 @@ TEST_CASE("Routes: the solver equals per-link processor sharing on random networ
   }
 }
 
+TEST_CASE("Groups: one solver over many batches, and more links x sizes than its look-up table holds")
+{
+  // The solver keeps its group look-up between batches and falls back to per-link chains when links x distinct
+  // sizes outgrow the table (2^22 slots here: 2,100 links x 2,500 sizes); both must still give the reference.
+  std::mt19937_64 rng(13);
+  FlowSolver reused;
+  for (int trial = 0; trial < 12; ++trial) {
+    RandomNetwork rn;
+    const bool many = trial % 4 == 3;
+    const int L = many ? 2100 : 2 + static_cast<int>(rng() % 8);
+    for (int l = 0; l < L; ++l)
+      rn.net.add_link(1e9 * (1 + static_cast<double>(rng() % 8)), rng() % 10 == 0);
+    const int R = many ? 600 : 1 + static_cast<int>(rng() % 12);
+    for (int r = 0; r < R; ++r) {
+      std::vector<int32_t> route;
+      for (int hop = 0; hop < 3; ++hop)
+        route.push_back(static_cast<int32_t>(rng() % L));
+      std::sort(route.begin(), route.end());
+      route.erase(std::unique(route.begin(), route.end()), route.end());
+      rn.routes.push_back(route);
+    }
+    const int n = many ? 6000 : 1 + static_cast<int>(rng() % 150);
+    const int sizes = many ? 4000 : 4;
+    for (int i = 0; i < n; ++i) {
+      rn.bytes.push_back(rng() % 20 == 0 ? 0.0 : 7168.0 * (1 + static_cast<double>(rng() % sizes)));
+      rn.start.push_back(1e-6 * static_cast<double>(rng() % 30));
+      rn.route_of.push_back(static_cast<int>(rng() % R));
+    }
+    FlowBatch b;
+    for (size_t f = 0; f < rn.bytes.size(); ++f) {
+      const auto& r = rn.routes[rn.route_of[f]];
+      b.add(rn.bytes[f], rn.start[f], r.data(), static_cast<int>(r.size()));
+    }
+    std::vector<double> got;
+    reused.solve(rn.net, b, got);
+    const auto want = rn.reference();
+    for (int i = 0; i < n; ++i)
+      REQUIRE(got[i] == Approx(want[i]).epsilon(1e-12));
+  }
+}
+
 TEST_CASE("Route cover: a link every route of which crosses a link no faster decides no finish")
 {
   FlowNetwork net;

@@ -8,10 +8,10 @@
 // all its bytes. On a single link this is exactly SimGrid's max-min fair sharing. Across links it ignores that a
 // flow slowed elsewhere leaves capacity to the others; docs/performance.md measures the difference against
 // SimGrid's solver (`--comm exact`). Cost per set of F flows crossing E link slots: O(F log F) to order them by
-// start (none when given in that order), then O(E + departures x log k) with k the distinct flow sizes on a link
-// (decode messages are a few token sizes), memory O(E). Two exact savings: links in series with a link no faster
-// on every route are left out of the flows (RouteCover), and a link's busy periods that end before every one of
-// their flows' finish on the slower links are not shared.
+// start (none when given in that order), then O(E x c) to put each slot in its group (flows of one start and size
+// on one link; c the sizes present on the link at that start, a few token sizes in decode), and
+// O(groups x log k) to share the links (k the distinct sizes on a link), memory O(E). Links in series with a link
+// no faster on every route are left out of the flows (RouteCover): an exact saving.
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -63,33 +63,63 @@ struct FlowBatch {
 
 /// Computes finish_s[i] for every flow of the batch (start + 0 for empty flows). Scratch buffers are reused
 /// between calls: one FlowSolver per simulation.
+///
+/// Flows that start together and have the same size are served alike by every link they share: on each link they
+/// form one weighted group (count x the flow), and the links share groups, not flows. A sender's flows to hundreds
+/// of peers share its NIC and the leaf uplinks in a few groups, one per message size; per flow and link only the
+/// group look-up and the final maximum remain.
 class FlowSolver {
 public:
   void solve(const FlowNetwork& net, const FlowBatch& batch, std::vector<double>& finish_s);
 
 private:
-  /// serve_link: the busy periods of one link (`n` flows in arrival order) that can move a finish, each shared by
-  /// share_link.
-  void serve_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n, std::vector<double>& finish_s);
-  /// Processor sharing of one link among `n` flows given in arrival order.
-  void share_link(double C, const FlowBatch& batch, const int32_t* flows, int32_t n, std::vector<double>& finish_s);
+  /// Groups [b, e) of one link, in arrival order: the busy periods that can move a finish, each shared by
+  /// share_groups.
+  void serve_link(double C, int32_t b, int32_t e);
+  /// Processor sharing of one link's busy period, groups [b, e) in arrival order: group_end_s_ of each.
+  void share_groups(double C, int32_t b, int32_t e);
   /// The class (index into class_bytes_) of a flow size.
   int32_t class_of(double bytes);
 
-  std::vector<int32_t> serve_order_; ///< this batch's links with flows: one start first, then link_order_
-  std::vector<int32_t> link_order_; ///< links by bandwidth, slowest first (rebuilt when the link count changes)
-  std::vector<int32_t> order_, link_count_, link_begin_, link_flows_;
-  // Flow sizes -> classes (open addressing, once per batch); share_link's scratch: the classes of one link and
-  // their members in arrival order.
+  std::vector<int32_t> order_;
+  // Flow sizes -> classes (open addressing, once per batch).
   struct Slot {
     uint64_t key = 0;
     int32_t cls = -1;
   };
   std::vector<Slot> slots_;
-  std::vector<int32_t> used_slots_, flow_class_, local_of_, link_classes_, class_order_;
-  std::vector<int32_t> entry_class_, class_begin_, class_head_, class_tail_, member_flow_;
-  std::vector<double> class_bytes_, class_size_, member_tag_, reciprocal_;
-  std::vector<std::pair<double, int32_t>> heap_; ///< (tag of a class's first present flow, class)
+  std::vector<int32_t> used_slots_, flow_class_;
+  std::vector<double> class_bytes_;
+  // Groups, in order of creation (= arrival order): link, class, flow count, start; without the slot table, the
+  // next group of the same link and start (a chain, one per class present). entry_group_[i]: the group of route
+  // entry i.
+  std::vector<int32_t> group_link_, group_class_, group_count_, group_next_, entry_group_;
+  std::vector<double> group_start_s_;
+  std::vector<double> group_end_s_, lower_s_; ///< [group] its end; a bound on its flows' finishes
+  std::vector<int32_t> link_order_;  ///< links by bandwidth, slowest first (rebuilt when the link count changes)
+  std::vector<int32_t> serve_order_; ///< this batch's links of several starts, in link_order_
+  struct LinkSlot {
+    int32_t run = -1;  ///< the run the slot is for
+    int32_t group = 0; ///< its group in that run
+    int32_t count = 0; ///< the group's flows so far (written to group_count_ when the run ends)
+  };
+  std::vector<LinkSlot> link_slots_; ///< [class x link]
+  int32_t next_run_ = 0;             ///< the id of the next batch's first run
+  std::vector<int32_t> link_run_, link_head_;   ///< [link] the run its chain is for, the chain's first group
+  /// A group at its place in its link's list (CSR by link, in arrival order).
+  struct PlacedGroup {
+    double start_s;
+    int32_t count; ///< flows
+    int32_t cls;
+    int32_t group;
+  };
+  std::vector<PlacedGroup> placed_;
+  std::vector<int32_t> link_begin_, link_fill_;
+  // share_groups' scratch: the classes of one period and their groups in arrival order.
+  std::vector<int32_t> local_of_, link_classes_, class_order_, entry_class_, class_begin_, class_head_, class_tail_,
+      member_group_;
+  std::vector<double> class_size_, member_tag_, reciprocal_;
+  std::vector<std::pair<double, int32_t>> heap_; ///< (tag of a class's first present group, class)
 };
 
 } // namespace moesim

@@ -303,6 +303,10 @@ void DecodePlanner::take_pending_placement(int step)
   index_placement();
 }
 
+namespace {
+__extension__ typedef unsigned __int128 ReplicaKey; // GCC and Clang: compared branch-free (cmp, sbb, cmov)
+} // namespace
+
 LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
 {
   take_pending_placement(step.step);
@@ -333,25 +337,21 @@ LayerTraffic DecodePlanner::plan_layer(const StepPlan& step, int micro, int l)
       else if (g + 1 < G && j + kPrefetchTokens - gpu_tokens.size() < tokens[g + 1].size())
         __builtin_prefetch(trace_.experts_address(tokens[g + 1][j + kPrefetchTokens - gpu_tokens.size()], l));
       const ExpertIds ex = trace_.experts_of(t, l);
-      // choose_replicas' rule over the flat table (tests check the two agree).
+      // choose_replicas' rule over the flat table (tests check the two agree): the least of (not the sending GPU,
+      // not on its node, load, GPU id) over the copies, as a 128-bit key per copy (1 + 1 + 62 bits, then the id)
+      // and a branch-free minimum, where the rule's comparisons mispredict on every other copy.
       for (int i = 0; i < k; ++i) {
         const int32_t b = rep_begin[ex[i]], e = rep_begin[ex[i] + 1];
         int best = rep_gpu_[b];
         if (e - b > 1) {
-          bool best_same_node = rep_node_[b] == node;
+          ReplicaKey least = ~ReplicaKey{0};
           for (int32_t j = b; j < e; ++j) {
             const int r = rep_gpu_[j];
-            if (r == g) {
-              best = r;
-              break;
-            }
-            const bool same_node = rep_node_[j] == node;
-            if ((same_node && !best_same_node) ||
-                (same_node == best_same_node && (load[r] < load[best] || (load[r] == load[best] && r < best)))) {
-              best = r;
-              best_same_node = same_node;
-            }
+            const uint64_t rank = (static_cast<uint64_t>(r != g) << 63) |
+                                  (static_cast<uint64_t>(rep_node_[j] != node) << 62) | static_cast<uint64_t>(load[r]);
+            least = std::min(least, (static_cast<ReplicaKey>(rank) << 64) | static_cast<uint32_t>(r));
           }
+          best = static_cast<int>(static_cast<uint64_t>(least));
         }
         dest[i] = best;
       }
